@@ -1,0 +1,3 @@
+module github.com/failoverhq/failover
+
+go 1.26.0
