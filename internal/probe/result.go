@@ -40,7 +40,11 @@ func (c Class) Valid() bool {
 	return false
 }
 
-// Phases are the timings of one probe's phases, in milliseconds.
+// Phases are the timings of one probe's phases, in milliseconds. They do
+// not overlap: dns is the name lookup (0 when an IP is dialled), connect
+// the TCP handshake, tls the TLS handshake (0 over plain HTTP), and ttfb the
+// wait from the request written to the first byte of the response. A phase
+// that did not complete is 0.
 type Phases struct {
 	DNSMs     float64 `json:"dns_ms"`
 	ConnectMs float64 `json:"connect_ms"`
