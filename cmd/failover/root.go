@@ -1,0 +1,58 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// errNotImplemented is what a command answers until its issue lands.
+var errNotImplemented = errors.New("not implemented yet")
+
+func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "failover",
+		Short:         "Multi-CDN failover controller",
+		Long:          "failover keeps a site up when its CDN goes down: it probes the primary CDN from several vantages, shifts DNS to a warmed backup CDN or a scaled origin on a quorum-agreed failure, and shifts back in steps once the primary has recovered.",
+		SilenceErrors: true,
+		SilenceUsage:  true,
+	}
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return exitWith(2, err)
+	})
+	root.AddCommand(
+		newVersionCmd(),
+		newValidateCmd(),
+		newRunCmd(),
+		newLabCmd(),
+		newProbeCmd(),
+		newPlanCmd(),
+		newStatusCmd(),
+		newDrillCmd(),
+		newPinCmd(),
+		newReleaseCmd(),
+		newWarmupCmd(),
+		newSimulateCmd(),
+		newReportCmd(),
+	)
+	return root
+}
+
+// clientFlags are the flags every API client command takes.
+type clientFlags struct {
+	server    string
+	tokenFile string
+}
+
+func (c *clientFlags) register(cmd *cobra.Command) {
+	def := os.Getenv("FAILOVER_SERVER")
+	if def == "" {
+		def = "http://127.0.0.1:8080"
+	}
+	cmd.Flags().StringVar(&c.server, "server", def, "controller URL (env FAILOVER_SERVER)")
+	cmd.Flags().StringVar(&c.tokenFile, "token-file", "", "file holding the API token (or env FAILOVER_TOKEN)")
+}
