@@ -55,23 +55,30 @@
 //     fallback is warmed ahead (StartWarmup). No weight moves.
 //   - failing_over: the primary (or the active fallback) is unhealthy at
 //     quorum; the chosen fallback's warm-up and before_shift gate hooks run.
-//     The engine waits for them at most the warm-up's max_wait, or
-//     Options.GateWait (default 10s) for before_shift hooks, whichever is
-//     longer, then shifts anyway: the outage is under way. A failed warm-up or
+//     The engine waits for them at most the warm-up's max_wait
+//     (Options.DefaultMaxWait, 10s, when unset), or Options.GateWait (default
+//     10s) for before_shift hooks, whichever is longer, then shifts anyway:
+//     the outage is under way. A failed warm-up or
 //     gate does not block the shift; it alerts. A target with neither shifts
 //     at once.
 //   - failed_over: the weight is on a fallback. A target with steps (the
-//     origin) takes weight step by step, advancing every failback.hold while
-//     it stays healthy; the rest stays where it was. If the active fallback
-//     becomes unhealthy, the engine fails over to the next healthy target in
-//     fallback order (the primary included, when it is healthy).
+//     origin) takes weight step by step: its first step at the shift, the
+//     next one every failback.hold while it stays healthy and weight is left
+//     on unhealthy targets; the rest stays where it was, scaled down (Blend).
+//     If the active fallback becomes unhealthy, the engine fails over to the
+//     next healthy target in fallback order (the primary included, when it is
+//     healthy: then all weight goes straight back to it). Unknown health of
+//     the active fallback holds everything as it is.
 //   - recovering: after the primary has been healthy without a break for
 //     recover_after (times the damping multiplier), it is warmed (bounded by
 //     Options.PrimaryWarmWait, default 2m) and then the weight steps back
 //     through failback.steps, holding failback.hold at each step. A primary
 //     that turns unhealthy or suspect during the ramp aborts it back to
-//     failed_over, and the multiplier doubles (1, 2, 4, 8); it resets after
-//     24h without a relapse.
+//     failed_over (all weight on the fallback), and the multiplier doubles
+//     (1, 2, 4, 8); it resets after 24h without a relapse. Any break in the
+//     primary's health (unhealthy, unknown or suspect) restarts the
+//     recover_after clock. A fallback that dies during the ramp sends all
+//     weight to the healthy primary at once.
 //   - frozen: fewer than min_vantages live vantages, or no healthy target.
 //     Routing stays as it is, nothing is written, an Alert fires.
 //   - manual: a drill or pin is in force (Input.Override).
@@ -106,4 +113,22 @@
 // Hooks. The on: events of CONTRACT §2 come out as RunHooks actions with
 // Event set (only when the service lists hooks for that event); before_shift
 // gates come out as RunHooks with Gate set and are awaited through Reports.
+// failover fires when a shift away from the primary begins, failed_over when
+// weight lands on a fallback, recovering at the first ramp step, recovered
+// when all weight is back on the primary after having left it, override when
+// a drill or pin starts or ends.
+//
+// Audit trail. Every state change comes with an Event of type state whose
+// Message is the human-readable reason and whose Evidence holds, per target
+// concerned, the verdict, its reason, the vantages up, down and failing, the
+// failure classes, the first-seen failing time and the last error. Routing
+// decisions and DNS reports give dns events, warm-up and gate reports
+// warmup and hook events, overrides override events, and health notices
+// (impaired or recovered vantages) vantage events. State.Reason always says
+// what the engine is doing or waiting for.
+//
+// DNS writes. State.Routing is the desired routing, State.Applied the one DNS
+// confirmed. A DNSFailed report for the desired routing alerts and makes the
+// engine write it again after Options.DNSRetry, as long as every target that
+// would gain weight over what DNS holds is healthy.
 package controller

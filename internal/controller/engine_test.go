@@ -51,6 +51,8 @@ func TestTransitions(t *testing.T) {
 	warmPrimary.Targets[0].Warmup = &config.Warmup{MaxWait: 5 * time.Second}
 	capped := testService()
 	capped.Policy.MaxShiftsPerHour = 2
+	quiet := noWarmup
+	quiet.On = config.On{}
 
 	tests := []struct {
 		name  string
@@ -63,7 +65,23 @@ func TestTransitions(t *testing.T) {
 			{at: sec(2), h: hs{"primary": "suspect"}, want: Degraded},
 			{at: sec(3), want: Healthy, acts: []string{"state degraded>healthy"}, reason: "recovered before failover"},
 		}},
+		{name: "degraded with no healthy fallback warms nothing", ticks: []tick{
+			{at: sec(1), h: hs{"primary": "suspect", "backup": "down", "origin": "unknown"}, want: Degraded,
+				acts: []string{"state healthy>degraded", "hooks degraded"}},
+		}},
 		{name: "failover waits for the warm-up, then shifts", ticks: failedOverTicks},
+		{name: "no on: hooks configured, no hooks run", svc: &quiet, ticks: []tick{
+			{at: sec(1), h: primaryDown, want: FailedOver, routing: "backup 100",
+				acts: []string{"state healthy>failing_over", "route backup 100", "state failing_over>failed_over"}},
+		}},
+		{name: "freezing during a failover drops it; the thaw starts it again", ticks: []tick{
+			failedOverTicks[0],
+			{at: sec(2), h: allDown, want: Frozen, acts: []string{"state failing_over>frozen", "hooks frozen", "alert critical"}},
+			{at: sec(3), h: allDown, reports: warmed, want: Frozen},
+			{at: sec(4), h: primaryDown, want: FailedOver, routing: "backup 100",
+				acts: []string{"state frozen>healthy", "state healthy>failing_over", "hooks failover", "route backup 100",
+					"state failing_over>failed_over", "hooks failed_over"}},
+		}},
 		{name: "failover shifts anyway when max_wait elapses", ticks: []tick{
 			failedOverTicks[0],
 			{at: sec(10), h: primaryDown, want: FailingOver, reason: "waiting for warm-up"},

@@ -780,6 +780,7 @@ func (s *stepper) setPhase(p Phase, reason string, hook HookEvent, ev map[string
 		s.event(EventState, string(s.st.Phase), string(p), reason, ev)
 		s.st.Phase = p
 		s.st.Since = s.now
+		s.st.Held = "" // a later hold is a new episode, with its own alert
 	}
 	s.st.Reason = reason
 	if hook != "" {
