@@ -146,19 +146,6 @@ func newWarmupCmd() *cobra.Command {
 	return cmd
 }
 
-func newSimulateCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "simulate --config FILE --scenario FILE",
-		Short: "Replay a scenario through the decision engine beside the baselines",
-		Args:  cobra.NoArgs,
-		RunE:  notImplemented("simulate"),
-	}
-	cmd.Flags().String("config", "", "config file (YAML)")
-	cmd.Flags().String("scenario", "", "scenario file (YAML)")
-	cmd.Flags().StringP("output", "o", "text", "output format: text|json")
-	return cmd
-}
-
 func newReportCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "report",
