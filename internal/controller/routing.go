@@ -12,7 +12,7 @@ import (
 type Routing map[string]int
 
 // ErrInvalidRouting is wrapped by Validate's errors.
-var ErrInvalidRouting = errors.New("invalid routing")
+var ErrInvalidRouting = errors.New("controller: invalid routing")
 
 // Validate checks that r covers exactly targets, with weights in 0..100 that
 // sum to 100.
