@@ -1,6 +1,24 @@
-// Package config holds the typed configuration of failover: defaults, a
-// strict decode (unknown keys are errors) and Validate(), which returns every
-// problem with its field path.
+// Package config holds the typed configuration of failover (CONTRACT §2).
+//
+// Load and Parse build a Config in a fixed order: the defaults (Defaults and
+// the Default* functions for list elements), then a strict decode of the
+// YAML over them (unknown keys, wrong types, bad durations and duplicate
+// keys are errors with their field paths), then the environment overrides,
+// then Validate, which returns every problem with its field path.
+//
+// Environment variables override the scalar settings of the controller and
+// probes sections and auth.open_read: FAILOVER_ followed by the setting's
+// path in upper case with dots as underscores, for example
+// FAILOVER_CONTROLLER_LISTEN or FAILOVER_PROBES_INTERVAL (see EnvVars).
+// Lists (services, dns.providers, hooks, auth.tokens,
+// controller.election.endpoints) cannot be overridden from the environment.
+//
+// Secrets are never inline: each is named by a *_env or *_file setting and
+// read with SecretRef.Resolve. No message of this package contains a
+// secret's value.
+//
+// Relative file paths (token_file, urls_file, ...) are relative to the
+// working directory of the process.
 package config
 
 import "time"
@@ -245,7 +263,9 @@ type Expect struct {
 	CertValidFor time.Duration     `yaml:"cert_valid_for"`
 }
 
-// Warmup configures the cache warm-up of a target.
+// Warmup configures the cache warm-up of a target. URLs (inline, in
+// URLsFile or from Sitemap) are absolute http(s) URLs, or paths starting
+// with "/" that are fetched with the host of the target's probe URL.
 type Warmup struct {
 	URLs          []string      `yaml:"urls"`
 	URLsFile      string        `yaml:"urls_file"`
