@@ -35,7 +35,9 @@ import (
 //     targets that are down at quorum: 30 s with half the weight on a dead
 //     target count 15. Everything down counts fully whatever the routing.
 
-// Decision is one routing change.
+// Decision is one routing change: when (seconds from the start, a JSON
+// number), the service state before and after it (CONTRACT §3; the baselines
+// only know healthy, failed_over and manual), and the weights applied.
 type Decision struct {
 	At      float64        `json:"at"` // seconds from the start
 	From    string         `json:"from"`
