@@ -1,6 +1,7 @@
 package builtin
 
 import (
+	"encoding/binary"
 	"net"
 	"strings"
 	"sync"
@@ -8,61 +9,100 @@ import (
 	"github.com/miekg/dns"
 )
 
-// The query path. The server reads a packet, and miekg/dns unpacks it after
-// acceptMsg has looked at its header; ServeDNS then builds the answer from
-// the current snapshot into a pooled message and writes it packed into a
-// pooled buffer. The answer RRs are shared, read-only, with the snapshot;
-// only the OPT record, which packing modifies, belongs to the reply.
+// The query path. On a UDP socket bound to a specific address, serveUDP
+// reads each packet and answers it inline (handlePacket): no goroutine and
+// no allocation per query beyond unpacking it. TCP, and UDP on a wildcard
+// address (whose answers must leave from the address the query came to),
+// go through the miekg/dns server and ServeDNS. Both build the answer with
+// respond, from the current snapshot, into a reusable message and buffer.
+// The answer RRs are shared, read-only, with the snapshot; only the OPT
+// record, which packing modifies, belongs to the reply.
 
-// acceptMsg is the server's first look at a packet's header. Responses are
-// dropped (answering them invites loops and reflection); everything else
-// goes to ServeDNS, which decides FORMERR, NOTIMP and REFUSED itself. A
-// packet that does not unpack gets FORMERR from miekg/dns.
+const flagQR = 1 << 15
+
+// acceptMsg is the first look at a packet's header. Responses are dropped
+// (answering them invites loops and reflection); everything else is
+// unpacked and goes to respond, which decides FORMERR, NOTIMP and REFUSED
+// itself. A packet that does not unpack gets FORMERR.
 func acceptMsg(dh dns.Header) dns.MsgAcceptAction {
-	const qr = 1 << 15
-	if dh.Bits&qr != 0 {
+	if dh.Bits&flagQR != 0 {
 		return dns.MsgIgnore
 	}
 	return dns.MsgAccept
 }
 
-// reply is the pooled working space of one answer.
+// reply is the working space of one answer, reused from query to query.
 type reply struct {
+	req   dns.Msg
 	m     dns.Msg
 	opt   dns.OPT
 	extra [1]dns.RR
 	buf   []byte
 }
 
-var replyPool = sync.Pool{New: func() any { return &reply{buf: make([]byte, 0, 1024)} }}
+func newReply() *reply { return &reply{buf: make([]byte, 0, 1024)} }
 
-// ServeDNS answers one query from the current snapshot.
+var replyPool = sync.Pool{New: func() any { return newReply() }}
+
+// ServeDNS answers one query that the miekg/dns server has unpacked.
 func (p *Provider) ServeDNS(w dns.ResponseWriter, req *dns.Msg) {
 	rp := replyPool.Get().(*reply)
 	defer replyPool.Put(rp)
 	_, tcp := w.RemoteAddr().(*net.TCPAddr)
+	if out := p.respond(req, rp, tcp); out != nil {
+		// A failed write is the client's loss (it retries); there is
+		// nobody to return it to, and logging every lost UDP answer
+		// would flood.
+		_, _ = w.Write(out)
+	}
+}
+
+// handlePacket answers one UDP packet, or returns nil when it gets no
+// answer (too short to have a header, or a response). The answer is in
+// rp's buffer, valid until rp is used again.
+func (p *Provider) handlePacket(pkt []byte, rp *reply) []byte {
+	if len(pkt) < 12 {
+		return nil
+	}
+	bits := binary.BigEndian.Uint16(pkt[2:])
+	if bits&flagQR != 0 {
+		return nil
+	}
+	if err := rp.req.Unpack(pkt); err != nil {
+		// FORMERR, with the header only: id, opcode and RD echoed.
+		const opcodeRD = 0x7900
+		out := append(rp.buf[:0], pkt[0], pkt[1], 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+		binary.BigEndian.PutUint16(out[2:], flagQR|bits&opcodeRD|dns.RcodeFormatError)
+		return out
+	}
+	out := p.respond(&rp.req, rp, false)
+	rp.req.Question, rp.req.Answer, rp.req.Ns, rp.req.Extra = nil, nil, nil, nil
+	return out
+}
+
+// respond builds the answer to req and returns it packed, in rp's buffer.
+func (p *Provider) respond(req *dns.Msg, rp *reply, tcp bool) []byte {
 	size := p.answer(req, rp, tcp)
 	m := &rp.m
+	defer func() { m.Question, m.Answer, m.Ns, m.Extra = nil, nil, nil, nil }()
 	m.Truncate(size)
 	// PackBuffer packs in place when len(buf) is enough, else allocates.
-	buf, err := m.PackBuffer(rp.buf[:cap(rp.buf)])
+	out, err := m.PackBuffer(rp.buf[:cap(rp.buf)])
 	if err != nil {
-		// Nothing that the snapshot holds fails to pack; a request
-		// that does has already been answered FORMERR by miekg/dns.
+		// Nothing that the snapshot holds fails to pack, and the
+		// question unpacked; this is a bug, but the client still gets
+		// an answer.
 		p.log.Warn("builtin: pack answer", "name", qname(req), "err", err)
 		m.Question, m.Answer, m.Ns, m.Extra = nil, nil, nil, nil
 		m.Rcode = dns.RcodeServerFailure
-		if buf, err = m.PackBuffer(rp.buf[:cap(rp.buf)]); err != nil {
-			return
+		if out, err = m.PackBuffer(rp.buf[:cap(rp.buf)]); err != nil {
+			return nil
 		}
 	}
-	if cap(buf) > cap(rp.buf) && cap(buf) <= 64<<10 {
-		rp.buf = buf[:0] // keep the larger buffer a large answer made
+	if cap(out) > cap(rp.buf) && cap(out) <= 64<<10 {
+		rp.buf = out[:0] // keep the larger buffer a large answer made
 	}
-	// A failed write is the client's loss (it retries); there is nobody
-	// to return it to and logging every lost UDP reply would flood.
-	_, _ = w.Write(buf)
-	m.Question, m.Answer, m.Ns, m.Extra = nil, nil, nil, nil
+	return out
 }
 
 // answer fills rp.m with the answer to req and returns the largest size the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"time"
 
@@ -49,6 +50,11 @@ type Options struct {
 	// answers are truncated (TC) and the client retries over TCP (1232,
 	// the DNS flag day 2020 value; 512..65535).
 	MaxUDPSize int
+	// UDPSockets is how many UDP sockets share the port (SO_REUSEPORT),
+	// each read by its own goroutine, so that queries are received on
+	// every core. Zero means GOMAXPROCS where the platform has
+	// SO_REUSEPORT, else 1.
+	UDPSockets int
 }
 
 // Defaults.
@@ -123,6 +129,19 @@ func (o Options) normalize() (Options, error) {
 	}
 	if o.MaxUDPSize < dns.MinMsgSize || o.MaxUDPSize > dns.MaxMsgSize {
 		return o, fmt.Errorf("builtin: max_udp_size: %d is out of range [%d, %d]", o.MaxUDPSize, dns.MinMsgSize, dns.MaxMsgSize)
+	}
+	if o.UDPSockets == 0 {
+		o.UDPSockets = 1
+		if haveReusePort {
+			o.UDPSockets = runtime.GOMAXPROCS(0)
+		}
+	}
+	maxSockets := 1
+	if haveReusePort {
+		maxSockets = 256
+	}
+	if o.UDPSockets < 1 || o.UDPSockets > maxSockets {
+		return o, fmt.Errorf("builtin: udp_sockets: %d is out of range [1, %d]", o.UDPSockets, maxSockets)
 	}
 	return o, nil
 }

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -469,6 +470,7 @@ func TestOptions(t *testing.T) {
 		{"no ns", func(o *Options) { o.NS = nil }, "at least one name server"},
 		{"bad ns", func(o *Options) { o.NS = []string{"ok.", "bad name"} }, "ns[1]:"},
 		{"udp size", func(o *Options) { o.MaxUDPSize = 100 }, "max_udp_size: 100 is out of range"},
+		{"udp sockets", func(o *Options) { o.UDPSockets = 300 }, "udp_sockets: 300 is out of range [1, 256]"},
 		{"negative ttl", func(o *Options) { o.NegativeTTL = 10 * 1e6 }, "negative_ttl: 10ms is out of range"},
 	}
 	for _, tt := range tests {
@@ -487,7 +489,7 @@ func TestOptions(t *testing.T) {
 			}
 			want := Options{Name: "builtin", Listen: "127.0.0.1:8053", Zone: "example.test.", NS: []string{"ns1.example.test."},
 				Mbox: "hostmaster.example.test.", Refresh: DefaultRefresh, Retry: DefaultRetry, Expire: DefaultExpire,
-				NegativeTTL: DefaultNegativeTTL, MaxUDPSize: DefaultMaxUDPSize}
+				NegativeTTL: DefaultNegativeTTL, MaxUDPSize: DefaultMaxUDPSize, UDPSockets: runtime.GOMAXPROCS(0)}
 			if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b rand.Source) bool { return a == b })); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}

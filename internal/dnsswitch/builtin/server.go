@@ -5,20 +5,25 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strconv"
 	"sync"
 
 	"github.com/miekg/dns"
 )
 
-// server runs the miekg/dns servers for UDP and TCP on one address.
+// server runs one address: UDP sockets that share the port (see
+// Options.UDPSockets) and a TCP listener. A UDP socket bound to a specific
+// address is read by a loop of ours; on a wildcard address, and for TCP,
+// the miekg/dns server does the work.
 type server struct {
-	mu    sync.Mutex
-	udp   *dns.Server
-	tcp   *dns.Server
-	bound string
+	mu      sync.Mutex
+	running bool
+	servers []*dns.Server  // miekg/dns servers: TCP, and UDP on wildcard addresses
+	loops   []*net.UDPConn // UDP sockets read by serveUDP
+	bound   string
 	// failed receives the error of a server that stopped by itself.
 	failed chan error
-	// done is closed when both serving goroutines have returned.
+	// done is closed when every serving goroutine has returned.
 	done chan struct{}
 }
 
@@ -26,40 +31,60 @@ type server struct {
 // the listen address asks for port 0.
 const bindAttempts = 16
 
-func (s *server) start(ctx context.Context, listen string, h dns.Handler) error {
+func (s *server) start(ctx context.Context, listen string, udpSockets int, p *Provider) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.udp != nil {
+	if s.running {
 		return errors.New("builtin: server already started")
 	}
-	pc, ln, err := bind(ctx, listen)
+	pcs, ln, err := bind(ctx, listen, udpSockets)
 	if err != nil {
 		return err
 	}
-	s.bound = pc.LocalAddr().String()
-	s.failed = make(chan error, 2)
+	s.running = true
+	s.bound = pcs[0].LocalAddr().String()
+	s.servers, s.loops = nil, nil
+	s.failed = make(chan error, len(pcs)+1)
 	s.done = make(chan struct{})
 
-	started := make(chan struct{}, 2)
+	started := make(chan struct{}, len(pcs)+1)
 	notify := func() { started <- struct{}{} }
-	s.udp = &dns.Server{
-		PacketConn:        pc,
-		Handler:           h,
-		UDPSize:           dns.DefaultMsgSize,
-		MsgAcceptFunc:     acceptMsg,
-		NotifyStartedFunc: notify,
+	for _, pc := range pcs {
+		conn := pc.(*net.UDPConn)
+		if conn.LocalAddr().(*net.UDPAddr).IP.IsUnspecified() {
+			s.servers = append(s.servers, &dns.Server{
+				PacketConn:        pc,
+				Handler:           p,
+				UDPSize:           dns.DefaultMsgSize,
+				MsgAcceptFunc:     acceptMsg,
+				NotifyStartedFunc: notify,
+			})
+			continue
+		}
+		s.loops = append(s.loops, conn)
 	}
-	s.tcp = &dns.Server{
+	s.servers = append(s.servers, &dns.Server{
 		Listener:          ln,
-		Handler:           h,
+		Handler:           p,
 		MsgAcceptFunc:     acceptMsg,
 		NotifyStartedFunc: notify,
-	}
+	})
 	var wg sync.WaitGroup
-	for proto, srv := range map[string]*dns.Server{"udp": s.udp, "tcp": s.tcp} {
+	for _, srv := range s.servers {
+		proto := "udp"
+		if srv.Listener != nil {
+			proto = "tcp"
+		}
 		wg.Go(func() {
 			if err := srv.ActivateAndServe(); err != nil {
 				s.failed <- fmt.Errorf("builtin: serve %s: %w", proto, err)
+			}
+		})
+	}
+	for _, conn := range s.loops {
+		wg.Go(func() {
+			if err := p.serveUDP(conn); err != nil {
+				s.failed <- fmt.Errorf("builtin: serve udp: %w", err)
 			}
 		})
 	}
@@ -67,7 +92,9 @@ func (s *server) start(ctx context.Context, listen string, h dns.Handler) error 
 		wg.Wait()
 		close(s.done)
 	}()
-	for range 2 {
+	// The loops serve as soon as they run; the miekg/dns servers must
+	// have started before Shutdown can stop them.
+	for range s.servers {
 		select {
 		case <-started:
 		case err := <-s.failed:
@@ -80,27 +107,49 @@ func (s *server) start(ctx context.Context, listen string, h dns.Handler) error 
 	return nil
 }
 
-// bind opens UDP and TCP sockets on the same address. With port 0 it picks
-// the UDP port first and retries when that port is taken for TCP.
-func bind(ctx context.Context, listen string) (net.PacketConn, net.Listener, error) {
-	_, port, err := net.SplitHostPort(listen)
+// bind opens n UDP sockets and a TCP listener on the same address. With
+// port 0 it picks the UDP port first and retries when that port is taken
+// for TCP.
+func bind(ctx context.Context, listen string, n int) ([]net.PacketConn, net.Listener, error) {
+	host, port, err := net.SplitHostPort(listen)
 	if err != nil {
 		return nil, nil, fmt.Errorf("builtin: listen %q: %w", listen, err)
 	}
-	var lc net.ListenConfig
+	var udp net.ListenConfig
+	if n > 1 {
+		udp.Control = reusePort
+	}
+	var tcp net.ListenConfig
 	for attempt := 1; ; attempt++ {
-		pc, err := lc.ListenPacket(ctx, "udp", listen)
+		first, err := udp.ListenPacket(ctx, "udp", listen)
 		if err != nil {
 			return nil, nil, fmt.Errorf("builtin: listen udp %s: %w", listen, err)
 		}
-		ln, err := lc.Listen(ctx, "tcp", pc.LocalAddr().String())
-		if err == nil {
-			return pc, ln, nil
+		pcs := []net.PacketConn{first}
+		closeAll := func() {
+			for _, pc := range pcs {
+				_ = pc.Close() // the bind error is the one to report
+			}
 		}
-		_ = pc.Close() // the TCP error is the one to report
-		if port != "0" || attempt == bindAttempts {
-			return nil, nil, fmt.Errorf("builtin: listen tcp %s: %w", pc.LocalAddr(), err)
+		addr := net.JoinHostPort(host, strconv.Itoa(first.LocalAddr().(*net.UDPAddr).Port))
+		ln, err := tcp.Listen(ctx, "tcp", addr)
+		if err != nil {
+			closeAll()
+			if port != "0" || attempt == bindAttempts {
+				return nil, nil, fmt.Errorf("builtin: listen tcp %s: %w", addr, err)
+			}
+			continue
 		}
+		for len(pcs) < n {
+			pc, err := udp.ListenPacket(ctx, "udp", addr)
+			if err != nil {
+				closeAll()
+				_ = ln.Close()
+				return nil, nil, fmt.Errorf("builtin: listen udp %s (socket %d of %d): %w", addr, len(pcs)+1, n, err)
+			}
+			pcs = append(pcs, pc)
+		}
+		return pcs, ln, nil
 	}
 }
 
@@ -110,27 +159,34 @@ func (s *server) addr() string {
 	return s.bound
 }
 
-// shutdown stops both servers and waits for their goroutines. It is a no-op
-// when the server is not running.
+// shutdown stops every server and waits for their goroutines. It is a
+// no-op when the server is not running.
 func (s *server) shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	udp, tcp, done := s.udp, s.tcp, s.done
-	s.udp, s.tcp, s.bound = nil, nil, ""
+	running, servers, loops, done := s.running, s.servers, s.loops, s.done
+	s.running, s.servers, s.loops, s.bound = false, nil, nil, ""
 	s.mu.Unlock()
-	if udp == nil {
+	if !running {
 		return nil
 	}
 	var errs []error
-	for _, srv := range []*dns.Server{udp, tcp} {
-		// "server not started" means it already stopped by itself; its
-		// error went to failed.
+	for _, conn := range loops {
+		_ = conn.Close() // ends serveUDP; there is nothing to flush
+	}
+	for _, srv := range servers {
+		// "server not started" means it stopped by itself; its error
+		// went to failed.
 		if err := srv.ShutdownContext(ctx); err != nil && !isNotStarted(err) {
 			errs = append(errs, err)
 		}
+		// A server that failed to start still holds its socket; closing
+		// twice only reports "use of closed".
+		if srv.PacketConn != nil {
+			_ = srv.PacketConn.Close()
+		} else {
+			_ = srv.Listener.Close()
+		}
 	}
-	// A server that failed to start still holds its socket.
-	_ = udp.PacketConn.Close() // closing twice only reports "use of closed"
-	_ = tcp.Listener.Close()
 	select {
 	case <-done:
 	case <-ctx.Done():

@@ -504,3 +504,45 @@ func TestStartPortInUse(t *testing.T) {
 		t.Errorf("Start = %v, want a *net.OpError inside", err)
 	}
 }
+
+// TestServeWildcardAddress covers UDP on a wildcard address, which the
+// miekg/dns server reads so that answers leave from the address each query
+// came to.
+func TestServeWildcardAddress(t *testing.T) {
+	opts := testOptions(t)
+	opts.Listen = "0.0.0.0:0"
+	p := newProvider(t, opts)
+	mustApply(t, p, wwwService(), dnsswitch.Routing{"primary": 100})
+	mustApply(t, p, bigService(), dnsswitch.Routing{"primary": 100})
+	_, port, err := net.SplitHostPort(startProvider(t, p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort("127.0.0.1", port)
+	for _, network := range []string{"udp", "tcp"} {
+		t.Run(network, func(t *testing.T) {
+			resp := exchange(t, network, addr, query("www.example.test.", dns.TypeA))
+			check(t, resp, want{aa: true, answer: []string{"www.example.test. 30 IN A 192.0.2.1"}}, p.Serial())
+			resp = exchange(t, network, addr, query("nope.example.test.", dns.TypeA))
+			check(t, resp, want{rcode: dns.RcodeNameError, aa: true, authority: "SOA"}, p.Serial())
+			resp = exchange(t, network, addr, query("big.example.test.", dns.TypeA))
+			if resp.Truncated != (network == "udp") {
+				t.Errorf("big: TC = %v over %s", resp.Truncated, network)
+			}
+			bad := exchangeRaw(t, network, addr, []byte{0xbe, 0xef, 0x00, 0x00, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 3, 'w', 'w'})
+			if bad.Id != 0xbeef || bad.Rcode != dns.RcodeFormatError {
+				t.Errorf("malformed: id %#x rcode %s, want FORMERR", bad.Id, dns.RcodeToString[bad.Rcode])
+			}
+		})
+	}
+}
+
+func TestServeSingleUDPSocket(t *testing.T) {
+	opts := testOptions(t)
+	opts.UDPSockets = 1
+	p := newProvider(t, opts)
+	mustApply(t, p, wwwService(), dnsswitch.Routing{"backup": 100})
+	addr := startProvider(t, p)
+	resp := exchange(t, "udp", addr, query("www.example.test.", dns.TypeA))
+	check(t, resp, want{aa: true, answer: []string{"www.example.test. 30 IN A 192.0.2.2", "www.example.test. 30 IN A 192.0.2.3"}}, p.Serial())
+}
