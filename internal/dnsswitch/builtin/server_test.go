@@ -546,3 +546,66 @@ func TestServeSingleUDPSocket(t *testing.T) {
 	resp := exchange(t, "udp", addr, query("www.example.test.", dns.TypeA))
 	check(t, resp, want{aa: true, answer: []string{"www.example.test. 30 IN A 192.0.2.2", "www.example.test. 30 IN A 192.0.2.3"}}, p.Serial())
 }
+
+// TestServeUDPBurst sends bursts from several sockets at once, so that the
+// server reads many packets per system call, and checks that every socket
+// gets exactly the answers to its own queries.
+func TestServeUDPBurst(t *testing.T) {
+	f := newZoneFixture(t)
+	const clients, perClient = 4, 64
+	conns := make([]net.Conn, clients)
+	for c := range conns {
+		conn, err := net.Dial("udp", f.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		if err := conn.SetDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			t.Fatal(err)
+		}
+		conns[c] = conn
+	}
+	names := []string{"www.example.test.", "nope.example.test.", "v6.example.test."}
+	for i := range perClient {
+		for c, conn := range conns {
+			q := query(names[i%len(names)], dns.TypeA)
+			q.Id = uint16(c<<8 | i)
+			b, err := q.Pack()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := conn.Write(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for c, conn := range conns {
+		seen := map[uint16]bool{}
+		buf := make([]byte, 4096)
+		for len(seen) < perClient {
+			n, err := conn.Read(buf)
+			if err != nil {
+				t.Fatalf("client %d: read after %d answers: %v", c, len(seen), err)
+			}
+			resp := new(dns.Msg)
+			if err := resp.Unpack(buf[:n]); err != nil {
+				t.Fatal(err)
+			}
+			i := int(resp.Id & 0xff)
+			if int(resp.Id>>8) != c || i >= perClient || seen[resp.Id] {
+				t.Fatalf("client %d got answer id %#x", c, resp.Id)
+			}
+			seen[resp.Id] = true
+			if want := names[i%len(names)]; resp.Question[0].Name != want {
+				t.Fatalf("client %d id %#x: question %s, want %s", c, resp.Id, resp.Question[0].Name, want)
+			}
+			wantRcode := dns.RcodeSuccess
+			if i%len(names) == 1 {
+				wantRcode = dns.RcodeNameError
+			}
+			if resp.Rcode != wantRcode {
+				t.Fatalf("client %d id %#x: rcode %s", c, resp.Id, dns.RcodeToString[resp.Rcode])
+			}
+		}
+	}
+}
