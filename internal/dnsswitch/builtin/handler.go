@@ -182,8 +182,13 @@ func (p *Provider) answer(req *dns.Msg, rp *reply, tcp bool) int {
 
 	var lower [256]byte
 	name, ok := lowerName(lower[:0], q.Name)
+	if !ok {
+		// Longer than any name of ours can be, but it may be an
+		// escaped name in the zone (NXDOMAIN), so look: slowly.
+		name = []byte(strings.ToLower(q.Name))
+	}
 	snap := p.snap.Load()
-	if !ok || !snap.inZone(name, q.Name) {
+	if !snap.inZone(name, q.Name) {
 		m.Rcode = dns.RcodeRefused
 		return size
 	}
@@ -225,7 +230,7 @@ func inZoneBytes(name []byte, zone string) bool {
 }
 
 // lowerName appends name in lower case to buf, without allocating. It
-// returns false when the name is too long to be one.
+// returns false when the name does not fit in buf.
 func lowerName(buf []byte, name string) ([]byte, bool) {
 	if len(name) > cap(buf) {
 		return nil, false

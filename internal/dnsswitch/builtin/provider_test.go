@@ -322,6 +322,8 @@ func TestStateFileBad(t *testing.T) {
 		{"unknown field", `{"version":1,"serial":1,"records":{},"extra":1}`, `unknown field "extra"`},
 		{"other version", `{"version":2,"serial":1,"records":{}}`, "version 2, want 1"},
 		{"bad weights", `{"version":1,"serial":1,"records":{"www.example.test.":{"service":"www","ttl":5,"answers":[{"target":"a","type":"A","values":["192.0.2.1"],"weight":60}]}}}`, "weights sum to 60"},
+		{"bad name", `{"version":1,"serial":1,"records":{"a..b.example.test.":{"service":"www","ttl":5,"answers":[]}}}`, `record "a..b.example.test."`},
+		{"duplicate name", `{"version":1,"serial":1,"records":{"www.example.test.":{"service":"www","ttl":5,"answers":[{"target":"a","type":"A","values":["192.0.2.1"],"weight":100}]},"WWW.example.test":{"service":"www","ttl":5,"answers":[{"target":"a","type":"A","values":["192.0.2.1"],"weight":100}]}}}`, "appears twice"},
 		{"bad address", `{"version":1,"serial":1,"records":{"www.example.test.":{"service":"www","ttl":5,"answers":[{"target":"a","type":"A","values":["2001:db8::1"],"weight":100}]}}}`, "is not an IPv4 address"},
 	}
 	for _, tt := range tests {

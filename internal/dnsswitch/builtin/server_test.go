@@ -609,3 +609,26 @@ func TestServeUDPBurst(t *testing.T) {
 		}
 	}
 }
+
+func TestServeEscapedNames(t *testing.T) {
+	p := fuzzProvider(t)
+	long := strings.Repeat(`\001`, 60) + ".example.test."
+	tests := []struct {
+		name  string
+		qname string
+		rcode int
+	}{
+		{"escaped dot is not a label boundary", `www\.example.test.`, dns.RcodeRefused},
+		{"escaped label in the zone", `w\001w.example.test.`, dns.RcodeNameError},
+		{"long escaped label in the zone", long, dns.RcodeNameError},
+		{"long escaped label outside", strings.Repeat(`\001`, 60) + ".example.net.", dns.RcodeRefused},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := serve(t, p, query(tt.qname, dns.TypeA), false)
+			if resp.Rcode != tt.rcode {
+				t.Errorf("rcode = %s, want %s", dns.RcodeToString[resp.Rcode], dns.RcodeToString[tt.rcode])
+			}
+		})
+	}
+}

@@ -72,14 +72,17 @@ func canonicalValues(typ string, values []string) ([]string, error) {
 	out := make([]string, 0, len(values))
 	switch strings.ToUpper(typ) {
 	case "A", "AAAA":
-		want4 := strings.EqualFold(typ, "A")
+		want4, family := strings.EqualFold(typ, "A"), "IPv6"
+		if want4 {
+			family = "IPv4"
+		}
 		for _, v := range values {
 			ip, err := netip.ParseAddr(v)
 			if err != nil {
 				return nil, fmt.Errorf("%s value %q: %w", typ, v, err)
 			}
 			if ip.Zone() != "" || ip.Is4() != want4 || (!want4 && ip.Is4In6()) {
-				return nil, fmt.Errorf("%s value %q is not an IPv%s address", typ, v, map[bool]string{true: "4", false: "6"}[want4])
+				return nil, fmt.Errorf("%s value %q is not an %s address", typ, v, family)
 			}
 			out = append(out, ip.String())
 		}
@@ -141,9 +144,19 @@ func loadState(path string) (*state, bool, error) {
 	if s.Version != stateVersion {
 		return nil, false, fmt.Errorf("builtin: state file %s: version %d, want %d", path, s.Version, stateVersion)
 	}
-	if s.Records == nil {
-		s.Records = map[string]record{}
+	// Names are canonical in memory; a hand-edited file may differ.
+	records := make(map[string]record, len(s.Records))
+	for name, rec := range s.Records {
+		cname, err := canonicalName(name)
+		if err != nil {
+			return nil, false, fmt.Errorf("builtin: state file %s: record %q: %w", path, name, err)
+		}
+		if _, dup := records[cname]; dup {
+			return nil, false, fmt.Errorf("builtin: state file %s: record %s appears twice", path, cname)
+		}
+		records[cname] = rec
 	}
+	s.Records = records
 	return &s, true, nil
 }
 
