@@ -42,9 +42,10 @@ func BenchmarkAppendParallel(b *testing.B) {
 }
 
 // BenchmarkEventsByService queries one service's newest 100 events out of
-// 100,000 events of 20 services; "rare" is a service with one event in 1000,
-// "scan" the same query answered by scanning the whole events bucket (no
-// index), for comparison.
+// 100,000 events of 20 services through the service index; "rare" is a
+// service with one event in 1000. For comparison, "scan" is what the same
+// question costs without the index: decoding the newest MaxLimit events of
+// all services to find the 10 of "rare" among them.
 func BenchmarkEventsByService(b *testing.B) {
 	s, err := Open(b.TempDir(), Options{})
 	if err != nil {

@@ -82,6 +82,9 @@ func (s *Store) Append(ev Event) (Event, error) {
 // AppendMany stores evs in one transaction, in order, and returns them with
 // their ids. Either all are stored or none is.
 func (s *Store) AppendMany(evs []Event) ([]Event, error) {
+	if len(evs) == 0 {
+		return nil, nil
+	}
 	out := make([]Event, len(evs))
 	recs := make([][]byte, len(evs))
 	for i, ev := range evs {
