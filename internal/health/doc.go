@@ -29,6 +29,25 @@
 // StatePending) until it reaches one of the two thresholds: a new vantage
 // with Rise good results is up, one with Fall failed results is down.
 //
+// Flapping. Each pair also keeps a sliding window of its last W rounds, W =
+// FlapWindow(fall) = FlapWindowFalls*fall (12 at fall 3), as a bitset. The
+// window is unsteady when at least FlapFailures(fall) of its rounds failed
+// (FlapRatio, one half: 6 of 12) in at least two separate failing runs. A
+// vantage also calls a target down when its window is full and unsteady, so
+// a target that fails every other round, which never reaches fall failures
+// in a row, is down after at most W rounds. It comes back up only by the
+// rise rule and while its window is not unsteady: a target that keeps
+// flapping stays down until it has been steady for rise rounds and fewer than
+// half of its last W rounds failed. The "two separate runs" condition leaves
+// solid outages to the rise/fall rule: a pair whose failures in the window
+// are one run (an outage that has just ended) comes up after rise good
+// rounds as before; and any run of 2*fall failures has fall in a row, so the
+// condition never delays a flap's detection. With independent random loss p
+// the flap rule's false alarm rate per vantage and window is the binomial
+// tail P(at least W/2 of W): about 1e-5 at p = 5% and fall 3, and quorum needs
+// several vantages at once, so it adds no false downs at quorum in practice.
+// A vantage's window is cleared when it recovers from impairment.
+//
 // Freshness. A pair counts for its target only while its newest result is no
 // older than 3 probe intervals. A vantage is live while at least one of its
 // pairs is fresh.
@@ -43,9 +62,16 @@
 //
 // Suspect. A target that is not Unhealthy but fails somewhere is Suspect:
 // at least one counted vantage calls it down, or at least quorum of the
-// counted vantages failed their last ceil(fall/2) rounds in a row. The
-// controller uses the primary's Suspect flag for its degraded state. (A
-// single lost probe never makes a target suspect unless fall is 1.)
+// counted vantages failed their last ceil(fall/2) rounds in a row, or at
+// least quorum of the counted vantages show a flap in their window: at least
+// fall failed rounds in at least two separate runs (VantageEvidence.Flapping).
+// The last rule warns of a flap well before the window confirms it (after
+// 2*fall-1 rounds of a target failing every other round, against W), so the
+// backup is warmed meanwhile. The controller uses the primary's Suspect flag
+// for its degraded state. (A single lost probe never makes a target suspect
+// unless fall is 1.) When the flap rule or the flap warning contributes to a
+// verdict, its Reason ends with the windows of the flapping vantages, as in
+// "; flapping: a 6 of 12 rounds failed, b 6 of 12 rounds failed".
 //
 // Impaired vantages. During Evaluate, a live vantage whose fresh results for
 // at least 2 targets have all failed in their latest round, while for each
@@ -54,8 +80,9 @@
 // than the start of the vantage's failing run), is marked impaired and
 // excluded from every
 // quorum until it recovers, that is until one of its fresh results is good
-// again. On recovery its rise/fall counters restart from pending, so it
-// counts again once it has Rise good (or Fall failed) rounds. Each change
+// again. On recovery its rise/fall counters and flap windows restart from
+// pending, so it counts again once it has Rise good (or Fall failed)
+// rounds. Each change
 // produces a Notice. Impairment is judged per service (per Tracker).
 //
 // Replays. Results for a target the service does not have are rejected with

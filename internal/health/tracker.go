@@ -3,7 +3,10 @@ package health
 import (
 	"errors"
 	"fmt"
+	"math"
+	"math/bits"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/failoverhq/failover/internal/config"
@@ -26,6 +29,29 @@ var (
 // StaleAfter is how many probe intervals a result stays fresh.
 const StaleAfter = 3
 
+// Flap detection (see the package doc): each (target, vantage) pair keeps its
+// last FlapWindow(fall) rounds, and a window in which at least FlapRatio of
+// the rounds failed, in at least two separate failing runs, is flapping.
+const (
+	// FlapWindowFalls is the flap window's length in units of fall: the
+	// window holds the last FlapWindowFalls*fall rounds (12 at fall 3).
+	FlapWindowFalls = 4
+	// FlapRatio is the fraction of the window's rounds that must have failed
+	// for the pair to count as flapping: at least half.
+	FlapRatio = 0.5
+)
+
+// FlapWindow returns the number of rounds in the flap window for fall
+// (FlapWindowFalls*fall, at least FlapWindowFalls).
+func FlapWindow(fall int) int { return FlapWindowFalls * max(fall, 1) }
+
+// FlapFailures returns how many of the window's rounds must have failed for
+// a pair to count as flapping: FlapRatio of FlapWindow(fall), rounded up (6
+// of 12 at fall 3).
+func FlapFailures(fall int) int {
+	return max(1, int(math.Ceil(FlapRatio*float64(FlapWindow(fall))-1e-9)))
+}
+
 // Tracker holds the evidence of one service and turns it into verdicts. The
 // zero value is not usable; call NewTracker.
 type Tracker struct {
@@ -36,6 +62,10 @@ type Tracker struct {
 	index    map[string]int // target name -> position in targets
 
 	vantages []*vantage // sorted by name
+
+	// Flap window, derived from the policy: its length in rounds, the words
+	// of its bitset, and the failures that make it flapping.
+	flapWin, flapWords, flapMin int
 }
 
 type targetInfo struct {
@@ -60,6 +90,72 @@ type cell struct {
 	failingSince time.Time // start of the current failing run
 	lastError    string
 	lastErrorAt  time.Time
+	// The flap window: hist holds the outcome of the last filled rounds, one
+	// bit per round, newest in bit 0 of word 0, set when the round failed.
+	// winFails counts the set bits and winRuns the separate failing runs.
+	hist     []uint64
+	filled   int
+	winFails int
+	winRuns  int
+	// flapDown: the pair went down by the flap rule rather than by fall
+	// consecutive failures.
+	flapDown bool
+}
+
+// push shifts the outcome of one round into the flap window of w rounds and
+// recounts its failures and failing runs. It does not allocate.
+func (c *cell) push(failed bool, w int) {
+	var carry uint64
+	if failed {
+		carry = 1
+	}
+	h := c.hist
+	for i := range h {
+		next := h[i] >> 63
+		h[i] = h[i]<<1 | carry
+		carry = next
+	}
+	if r := uint(w % 64); r != 0 {
+		h[len(h)-1] &= 1<<r - 1
+	}
+	if c.filled < w {
+		c.filled++
+	}
+	fails, runs := 0, 0
+	for i, x := range h {
+		var older uint64 // bit k: round k+1 (one round older) failed
+		if i+1 < len(h) {
+			older = h[i+1] << 63
+		}
+		fails += bits.OnesCount64(x)
+		runs += bits.OnesCount64(x &^ (x>>1 | older)) // the oldest round of each run
+	}
+	c.winFails, c.winRuns = fails, runs
+}
+
+// clearWindow forgets the flap window.
+func (c *cell) clearWindow() {
+	clear(c.hist)
+	c.filled, c.winFails, c.winRuns, c.flapDown = 0, 0, 0, false
+}
+
+// unsteady reports whether the window's failures reach the flap threshold in
+// at least two separate runs. A single run is an outage that has ended (or
+// is still going on), which the rise/fall rule handles on its own.
+func (t *Tracker) unsteady(c *cell) bool {
+	return c.winFails >= t.flapMin && c.winRuns >= 2
+}
+
+// flapping reports whether the flap rule calls the pair down: the window is
+// full and unsteady.
+func (t *Tracker) flapping(c *cell) bool {
+	return c.filled == t.flapWin && t.unsteady(c)
+}
+
+// warning reports whether the window shows an early flap, for Suspect: at
+// least fall failures in at least two separate runs.
+func (t *Tracker) warning(c *cell) bool {
+	return c.winFails >= t.policy.Fall && c.winRuns >= 2
 }
 
 // NewTracker returns a tracker for svc whose vantages probe every interval.
@@ -74,6 +170,9 @@ func NewTracker(svc config.Service, interval time.Duration) *Tracker {
 		interval: interval,
 		index:    make(map[string]int, len(svc.Targets)),
 	}
+	t.flapWin = FlapWindow(t.policy.Fall)
+	t.flapWords = (t.flapWin + 63) / 64
+	t.flapMin = FlapFailures(t.policy.Fall)
 	for _, tg := range svc.Targets {
 		if _, dup := t.index[tg.Name]; dup {
 			continue
@@ -108,12 +207,17 @@ func (t *Tracker) Observe(vantageName string, r probe.Result) error {
 	}
 	c.have = true
 	c.last = r
+	c.push(!r.OK, t.flapWin)
 	if r.OK {
 		c.okRun++
 		c.failRun = 0
 		c.failingSince = time.Time{}
-		if c.okRun >= t.policy.Rise {
-			c.state = StateUp
+		switch {
+		case c.okRun >= t.policy.Rise && !t.unsteady(c):
+			c.state, c.flapDown = StateUp, false
+		case c.state != StateDown && t.flapping(c):
+			// The window filled up on a good round.
+			c.state, c.flapDown = StateDown, true
 		}
 		return nil
 	}
@@ -124,8 +228,8 @@ func (t *Tracker) Observe(vantageName string, r probe.Result) error {
 	c.okRun = 0
 	c.lastError = describeFailure(r)
 	c.lastErrorAt = r.Time
-	if c.failRun >= t.policy.Fall {
-		c.state = StateDown
+	if c.state != StateDown && (c.failRun >= t.policy.Fall || t.flapping(c)) {
+		c.state, c.flapDown = StateDown, c.failRun < t.policy.Fall
 	}
 	return nil
 }
@@ -145,8 +249,10 @@ func (t *Tracker) vantage(name string) *vantage {
 		return t.vantages[i]
 	}
 	v := &vantage{name: name, cells: make([]cell, len(t.targets))}
+	hist := make([]uint64, len(t.targets)*t.flapWords)
 	for j := range v.cells {
 		v.cells[j].state = StatePending
+		v.cells[j].hist = hist[j*t.flapWords : (j+1)*t.flapWords : (j+1)*t.flapWords]
 	}
 	t.vantages = slices.Insert(t.vantages, i, v)
 	return v
@@ -206,6 +312,7 @@ func (t *Tracker) updateImpaired(now time.Time) []Notice {
 				for j := range v.cells {
 					c := &v.cells[j]
 					c.state, c.okRun, c.failRun, c.failingSince = StatePending, 0, 0, time.Time{}
+					c.clearWindow() // its failures were the vantage's own
 				}
 				notices = append(notices, Notice{
 					Vantage: v.name, Impaired: false, At: now, Targets: []string{target},
@@ -305,7 +412,9 @@ func (t *Tracker) verdict(j int, now time.Time) Verdict {
 	vd := Verdict{Target: ti.name, Role: ti.role, Status: Unknown,
 		Vantages: make([]VantageEvidence, 0, len(t.vantages))}
 	suspectRun := (p.Fall + 1) / 2
-	failingLong := 0
+	// warned: counted vantages whose window shows a flap; flapDown: those
+	// of them that the flap rule calls or holds down.
+	failingLong, warned, flapDown := 0, 0, 0
 	for _, v := range t.vantages {
 		c := &v.cells[j]
 		if !c.have {
@@ -325,6 +434,9 @@ func (t *Tracker) verdict(j int, now time.Time) Verdict {
 			FailRun:      c.failRun,
 			FailingSince: c.failingSince,
 			LastError:    c.lastError,
+			WindowRounds: c.filled,
+			WindowFailed: c.winFails,
+			Flapping:     t.warning(c),
 		}
 		if ev.Class == "" {
 			if ev.OK {
@@ -341,6 +453,12 @@ func (t *Tracker) verdict(j int, now time.Time) Verdict {
 			continue
 		}
 		vd.Counted++
+		if ev.Flapping {
+			warned++
+			if c.state == StateDown && (c.flapDown || t.unsteady(c)) {
+				flapDown++
+			}
+		}
 		switch c.state {
 		case StateUp:
 			vd.Up++
@@ -376,13 +494,41 @@ func (t *Tracker) verdict(j int, now time.Time) Verdict {
 		vd.Reason = fmt.Sprintf("no quorum either way: %d up, %d down, %d pending of %d live vantages",
 			vd.Up, vd.Down, pending, vd.Counted)
 	}
-	if vd.Status != Unhealthy && vd.Counted > 0 && (vd.Down > 0 || atLeast(failingLong, p.Quorum, vd.Counted)) {
+	flapQuorum := warned > 0 && atLeast(warned, p.Quorum, vd.Counted)
+	if vd.Status != Unhealthy && vd.Counted > 0 &&
+		(vd.Down > 0 || atLeast(failingLong, p.Quorum, vd.Counted) || flapQuorum) {
 		vd.Suspect = true
+	}
+	if flapDown > 0 || flapQuorum {
+		vd.Reason += vd.flapReason()
 	}
 	if vd.Failing == 0 {
 		vd.FailingSince = time.Time{}
 	}
 	return vd
+}
+
+// flapReason describes the counted vantages whose flap window shows a flap:
+// "; flapping: a 6 of 12 rounds failed, b 7 of 12 rounds failed".
+func (v *Verdict) flapReason() string {
+	b := []byte("; flapping: ")
+	first := true
+	for _, e := range v.Vantages {
+		if !e.Counts() || !e.Flapping {
+			continue
+		}
+		if !first {
+			b = append(b, ", "...)
+		}
+		first = false
+		b = append(b, e.Vantage...)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, int64(e.WindowFailed), 10)
+		b = append(b, " of "...)
+		b = strconv.AppendInt(b, int64(e.WindowRounds), 10)
+		b = append(b, " rounds failed"...)
+	}
+	return string(b)
 }
 
 func joinNames(names []string) string {

@@ -100,6 +100,15 @@ type VantageEvidence struct {
 	// FailingSince is when the current failing run started.
 	FailingSince time.Time
 	LastError    string
+	// WindowRounds is how many of the last FlapWindow(fall) rounds the pair
+	// has seen (the window is full when it reaches FlapWindow), and
+	// WindowFailed how many of them failed.
+	WindowRounds, WindowFailed int
+	// Flapping: the window shows a flap, that is at least fall failed rounds
+	// in at least two separate failing runs (see the package doc). It makes
+	// the target Suspect at quorum; the pair is called down by the flap rule
+	// once the window is full and at least FlapRatio of it failed.
+	Flapping bool
 }
 
 // Counts reports whether the vantage's evidence counts towards the quorum.

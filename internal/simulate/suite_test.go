@@ -25,12 +25,7 @@ const (
 // exits 1 on it, and docs/decisions.md shows it); this test insists that
 // exactly these expectations fail, so it fails as soon as the engine is
 // fixed and the entry must go.
-var knownEngineGaps = map[string][]string{
-	// A primary alternating refused/ok every round never reaches fall
-	// consecutive failures at any vantage, so health keeps it healthy and
-	// not even suspect, while half of its requests fail.
-	"flapping-1s": {"failover_within"},
-}
+var knownEngineGaps = map[string][]string{}
 
 type suiteResult struct {
 	file string
@@ -151,8 +146,10 @@ func TestScenarioSuite(t *testing.T) {
 			if ours.UnhealthySeconds > b.UnhealthySeconds+1e-6 {
 				t.Errorf("%s: ours %.1f unhealthy seconds, %s %.1f", r.sc.Name, ours.UnhealthySeconds, best, b.UnhealthySeconds)
 			}
-			if mo, mb := moves(r.rep, ours), moves(r.rep, b); mo > mb {
-				t.Errorf("%s: ours moved traffic %d times (%d routing changes), %s %d", r.sc.Name, mo, ours.Shifts, best, mb)
+			mo, mb, missed := moves(r.rep, ours), moves(r.rep, b), missedFaults(ours, b)
+			if mo > mb+2*missed {
+				t.Errorf("%s: ours moved traffic %d times (%d routing changes), %s %d (%d faults it never detected)",
+					r.sc.Name, mo, ours.Shifts, best, mb, missed)
 			}
 		}
 	})
@@ -212,6 +209,24 @@ func bestBaseline(results []suiteResult) string {
 		}
 	}
 	return best
+}
+
+// missedFaults counts the faults that ours detected and b never did (its
+// detection is null: the weight stayed on the dead primary). Each one
+// entitles ours to two moves more than b, off the primary and back: a
+// baseline that sits through an outage makes no moves, and matching it
+// would mean doing the same. (flapping-1s: each route53 checker samples
+// the 1 s flap in the same phase every 10 s, one of the three only ever in
+// the good one, and more than 18% healthy checkers keep the primary; it
+// never moves, for 540 s on a primary failing half its requests.)
+func missedFaults(ours, b *PolicyResult) int {
+	n := 0
+	for i, d := range ours.DetectionS {
+		if d != nil && i < len(b.DetectionS) && b.DetectionS[i] == nil {
+			n++
+		}
+	}
+	return n
 }
 
 // moves counts the routing changes that change which target carries the
