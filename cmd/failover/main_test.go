@@ -125,8 +125,26 @@ func TestValidateMissingFile(t *testing.T) {
 }
 
 func TestNotImplementedExitsOne(t *testing.T) {
-	code, _, errs := run(t, "plan", "--config", "x.yaml")
+	code, _, errs := run(t, "status")
 	if code != 1 || !strings.Contains(errs, "not implemented yet") {
 		t.Fatalf("exit %d, stderr %q", code, errs)
+	}
+}
+
+func TestFlagsFromEnv(t *testing.T) {
+	t.Setenv("FAILOVER_CONFIG", filepath.Join(t.TempDir(), "from-env.yaml"))
+	code, _, errs := run(t, "validate")
+	if code != 1 || !strings.Contains(errs, "from-env.yaml") {
+		t.Fatalf("FAILOVER_CONFIG not used: exit %d, %q", code, errs)
+	}
+	// The flag wins over the variable.
+	code, out, errs := run(t, "validate", "--config", "../../config/lab.yaml")
+	if code != 0 {
+		t.Fatalf("flag did not win: exit %d\n%s%s", code, out, errs)
+	}
+	t.Setenv("FAILOVER_OUTPUT", "yaml")
+	code, _, errs = run(t, "simulate", "--config", "a", "--scenario", "b")
+	if code != 2 || !strings.Contains(errs, `got "yaml"`) {
+		t.Fatalf("FAILOVER_OUTPUT not used: exit %d, %q", code, errs)
 	}
 }

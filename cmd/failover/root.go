@@ -3,7 +3,6 @@ package main
 import (
 	"errors"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 )
@@ -18,6 +17,12 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long:          "failover keeps a site up when its CDN goes down: it probes the primary CDN from several vantages, shifts DNS to a warmed backup CDN or a scaled origin on a quorum-agreed failure, and shifts back in steps once the primary has recovered.",
 		SilenceErrors: true,
 		SilenceUsage:  true,
+	}
+	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
+		if err := bindEnv(cmd); err != nil {
+			return exitWith(2, err)
+		}
+		return nil
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
@@ -49,10 +54,6 @@ type clientFlags struct {
 }
 
 func (c *clientFlags) register(cmd *cobra.Command) {
-	def := os.Getenv("FAILOVER_SERVER")
-	if def == "" {
-		def = "http://127.0.0.1:8080"
-	}
-	cmd.Flags().StringVar(&c.server, "server", def, "controller URL (env FAILOVER_SERVER)")
+	cmd.Flags().StringVar(&c.server, "server", "http://127.0.0.1:8080", "controller URL (env FAILOVER_SERVER)")
 	cmd.Flags().StringVar(&c.tokenFile, "token-file", "", "file holding the API token (or env FAILOVER_TOKEN)")
 }

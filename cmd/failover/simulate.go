@@ -33,7 +33,7 @@ Exit 0 when the scenario's expect block is met, 1 when it is not or on error.`,
 			if output != "text" && output != "json" {
 				return exitWith(2, fmt.Errorf("simulate: -o must be text or json, got %q", output))
 			}
-			cfg, _, err := config.Load(cfgPath, config.Options{})
+			cfg, err := loadConfig(cmd.ErrOrStderr(), cfgPath, config.Options{})
 			if err != nil {
 				return fmt.Errorf("simulate: %w", err)
 			}

@@ -65,17 +65,6 @@ func newProbeCmd() *cobra.Command {
 	return cmd
 }
 
-func newPlanCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "plan --config FILE",
-		Short: "Read every service's records and print what would change (exit 2 when something would)",
-		Args:  cobra.NoArgs,
-		RunE:  notImplemented("plan"),
-	}
-	cmd.Flags().String("config", "", "config file (YAML)")
-	return cmd
-}
-
 func newStatusCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "status",

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+)
+
+// bindEnv gives every flag of cmd an environment variable through viper:
+// --server is FAILOVER_SERVER, --token-file is FAILOVER_TOKEN_FILE, --config
+// is FAILOVER_CONFIG. A flag given on the command line wins over the
+// variable. (The config file's own FAILOVER_SECTION_KEY overrides are applied
+// by internal/config, which needs them with field paths.)
+func bindEnv(cmd *cobra.Command) error {
+	v := viper.New()
+	v.SetEnvPrefix("FAILOVER")
+	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
+	var err error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if err != nil || f.Changed || f.Name == "help" {
+			return
+		}
+		env := "FAILOVER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))
+		if e := v.BindEnv(f.Name, env); e != nil {
+			err = e
+			return
+		}
+		if !v.IsSet(f.Name) {
+			return
+		}
+		val := v.GetString(f.Name)
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			// Lists are comma-separated, as on the command line.
+			if e := sv.Replace(strings.Split(val, ",")); e != nil {
+				err = fmt.Errorf("%s: %w", env, e)
+			}
+			return
+		}
+		if e := f.Value.Set(val); e != nil {
+			err = fmt.Errorf("%s: %w", env, e)
+		}
+	})
+	return err
+}
