@@ -278,6 +278,23 @@ func TestMaxWaitStopsASlowEdge(t *testing.T) {
 	checkAccounted(t, "warm", res.Pass)
 }
 
+func TestPerRequestTimeout(t *testing.T) {
+	e := startEdge(t, "127.0.0.2", edgeOptions{hang: true})
+	opts := options(e, paths(3))
+	opts.Warmup.Concurrency = 3
+	opts.Warmup.Timeout = 200 * time.Millisecond
+	opts.Warmup.MaxWait = 0
+	start := time.Now()
+	res := run(t, opts)
+	if elapsed := time.Since(start); elapsed > 5*time.Second {
+		t.Errorf("took %s with a 200ms request timeout", elapsed)
+	}
+	// Fewer than MinSample failures: no early stop, every URL tried.
+	if res.Failed != 3 || res.Failures["timeout"] != 3 || res.StoppedEarly != "" || res.Aborted != 0 {
+		t.Errorf("%s, aborted %d; want 3 timeouts and no early stop", res.Summary(), res.Aborted)
+	}
+}
+
 func TestStopsEarlyOnErrors(t *testing.T) {
 	e := startEdge(t, "127.0.0.2", edgeOptions{status: func(string) int { return 503 }})
 	opts := options(e, paths(300))
