@@ -69,6 +69,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/failoverhq/failover/internal/hooks"
 )
 
 // Targets and their roles (CONTRACT §6).
@@ -140,8 +142,8 @@ type Options struct {
 	ScaleDelay     time.Duration
 	// WebhookSecret, when set, is the Standard Webhooks secret that signs
 	// calls to /lab/scale: "whsec_" followed by the base64 key, or any
-	// other string, used as the key itself. WebhookSkew is the tolerance
-	// of webhook-timestamp (DefaultWebhookSkew when 0).
+	// other string, used as the key itself (hooks.ParseSecret). WebhookSkew
+	// is the tolerance of webhook-timestamp (DefaultWebhookSkew when 0).
 	WebhookSecret string
 	WebhookSkew   time.Duration
 	// Clock gives the time (flap, Age, webhook timestamps) and the delays;
@@ -262,6 +264,11 @@ func (o *Options) setDefaults() error {
 	}
 	if o.WebhookSkew <= 0 {
 		o.WebhookSkew = DefaultWebhookSkew
+	}
+	if o.WebhookSecret != "" {
+		if _, err := hooks.ParseSecret(o.WebhookSecret); err != nil {
+			return fmt.Errorf("webhook secret: %w", err)
+		}
 	}
 	if o.ScaleDelay < 0 {
 		return fmt.Errorf("scale delay %s is negative", o.ScaleDelay)

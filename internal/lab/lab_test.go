@@ -179,7 +179,7 @@ func TestFaultModes(t *testing.T) {
 				type seen struct{ who, got, want string }
 				results := make(chan seen, 3)
 				for who, want := range map[string]string{"lab-a": tt.wantA, "lab-b": tt.wantB, "": tt.wantOther} {
-					c := client(t, who, false, 3*slow)
+					c := client(t, who, false, 6*slow)
 					go func() {
 						start := time.Now()
 						status, h, _, err := get(t, c, l, target, "/healthz")
@@ -554,6 +554,7 @@ func TestNewRejectsBadOptions(t *testing.T) {
 		{"bad port", Options{Port: 70000}, "port 70000 out of range"},
 		{"negative capacity", Options{OriginCapacity: -1}, "origin capacity -1 is negative"},
 		{"negative scale delay", Options{ScaleDelay: -time.Second}, "scale delay -1s is negative"},
+		{"bad webhook secret", Options{WebhookSecret: "whsec_!!"}, "webhook secret: webhook: bad secret"},
 		{"port in use", Options{Addrs: map[string]string{Primary: "127.0.110.7", Backup: "127.0.110.8", Origin: "127.0.110.9"}, Port: busyPort}, "address already in use"},
 	}
 	for _, tt := range tests {

@@ -11,9 +11,11 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/failoverhq/failover/internal/hooks"
 )
 
-// sign is an independent Standard Webhooks signer: v1,base64(HMAC-SHA256(key,
+// sign is a Standard Webhooks signer independent of package hooks: v1,base64(HMAC-SHA256(key,
 // "id.timestamp.body")).
 func sign(key []byte, id string, ts int64, body []byte) string {
 	mac := hmac.New(sha256.New, key)
@@ -113,32 +115,32 @@ func TestScaleRejectsBadSignatures(t *testing.T) {
 		body    []byte
 		want    string
 	}{
-		{"no headers", nil, body, "missing webhook-id"},
-		{"wrong key", signed([]byte("another key"), "msg_1", now, body), body, "no valid v1 signature"},
-		{"tampered body", signed(hookKey, "msg_1", now, body), []byte(`{"event":"before_shift","x":1}`), "no valid v1 signature"},
+		{"no headers", nil, body, hooks.ErrMissingHeader.Error()},
+		{"wrong key", signed([]byte("another key"), "msg_1", now, body), body, hooks.ErrNoMatchingSignature.Error()},
+		{"tampered body", signed(hookKey, "msg_1", now, body), []byte(`{"event":"before_shift","x":1}`), hooks.ErrNoMatchingSignature.Error()},
 		{"other id", func() map[string]string {
 			h := signed(hookKey, "msg_1", now, body)
 			h["webhook-id"] = "msg_2"
 			return h
-		}(), body, "no valid v1 signature"},
-		{"stale", signed(hookKey, "msg_1", now-600, body), body, "away from now"},
-		{"future", signed(hookKey, "msg_1", now+600, body), body, "away from now"},
+		}(), body, hooks.ErrNoMatchingSignature.Error()},
+		{"stale", signed(hookKey, "msg_1", now-600, body), body, hooks.ErrStaleTimestamp.Error()},
+		{"future", signed(hookKey, "msg_1", now+600, body), body, hooks.ErrFutureTimestamp.Error()},
 		{"bad timestamp", func() map[string]string {
 			h := signed(hookKey, "msg_1", now, body)
 			h["webhook-timestamp"] = "yesterday"
 			return h
-		}(), body, "not Unix seconds"},
+		}(), body, hooks.ErrBadTimestamp.Error()},
 		{"other version", func() map[string]string {
 			h := signed(hookKey, "msg_1", now, body)
 			h["webhook-signature"] = "v2" + h["webhook-signature"][2:]
 			return h
-		}(), body, "no valid v1 signature"},
+		}(), body, hooks.ErrNoMatchingSignature.Error()},
 		{"not base64", func() map[string]string {
 			h := signed(hookKey, "msg_1", now, body)
 			h["webhook-signature"] = "v1,!!!"
 			return h
-		}(), body, "no valid v1 signature"},
-		{"raw secret instead of decoded key", signed([]byte(hookSecret), "msg_1", now, body), body, "no valid v1 signature"},
+		}(), body, hooks.ErrNoMatchingSignature.Error()},
+		{"raw secret instead of decoded key", signed([]byte(hookSecret), "msg_1", now, body), body, hooks.ErrNoMatchingSignature.Error()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
