@@ -125,7 +125,7 @@ func TestValidateMissingFile(t *testing.T) {
 }
 
 func TestNotImplementedExitsOne(t *testing.T) {
-	code, _, errs := run(t, "status")
+	code, _, errs := run(t, "run")
 	if code != 1 || !strings.Contains(errs, "not implemented yet") {
 		t.Fatalf("exit %d, stderr %q", code, errs)
 	}

@@ -6,7 +6,6 @@ package main
 
 import (
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 )
@@ -43,82 +42,12 @@ func newLabCmd() *cobra.Command {
 		Use:   "fault TARGET MODE",
 		Short: "Set a lab fault on a target (MODE: down|timeout|error|slow|flap|ok)",
 		Args:  cobra.ExactArgs(2),
-		RunE:  notImplemented("lab fault"),
+		RunE:  runLabFault,
 	}
 	fault.Flags().StringArray("vantage", nil, "limit the fault to this vantage (repeatable)")
 	var cf clientFlags
 	cf.register(fault)
 	cmd.AddCommand(fault)
-	return cmd
-}
-
-func newProbeCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "probe --controller URL[,URL...] --vantage NAME",
-		Short: "Run a probe agent that pulls its plan from the controller and pushes results",
-		Args:  cobra.NoArgs,
-		RunE:  notImplemented("probe"),
-	}
-	cmd.Flags().StringSlice("controller", nil, "controller URL(s), comma-separated")
-	cmd.Flags().String("vantage", "", "this agent's vantage name")
-	cmd.Flags().String("token-file", "", "file holding the agent token (or env FAILOVER_TOKEN)")
-	return cmd
-}
-
-func newStatusCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "status",
-		Short: "Show services, states, weights and target health",
-		Args:  cobra.NoArgs,
-		RunE:  notImplemented("status"),
-	}
-	var cf clientFlags
-	cf.register(cmd)
-	cmd.Flags().StringP("output", "o", "table", "output format: table|json")
-	return cmd
-}
-
-func newDrillCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "drill SERVICE --to TARGET --for DURATION --reason TEXT",
-		Short: "Move all of a service's weight to TARGET for DURATION, then revert",
-		Args:  cobra.ExactArgs(1),
-		RunE:  notImplemented("drill"),
-	}
-	var cf clientFlags
-	cf.register(cmd)
-	cmd.Flags().String("to", "", "target to move the weight to")
-	cmd.Flags().Duration("for", 0, "how long the drill lasts")
-	cmd.Flags().String("reason", "", "why (kept in the audit trail)")
-	cmd.Flags().Bool("force", false, "allow a drill to an unhealthy target")
-	return cmd
-}
-
-func newPinCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "pin SERVICE --to TARGET [--for DURATION] --reason TEXT",
-		Short: "Pin a service's weight to TARGET until released (or for DURATION)",
-		Args:  cobra.ExactArgs(1),
-		RunE:  notImplemented("pin"),
-	}
-	var cf clientFlags
-	cf.register(cmd)
-	cmd.Flags().String("to", "", "target to pin the weight to")
-	cmd.Flags().Duration("for", time.Duration(0), "how long the pin lasts (default: until released)")
-	cmd.Flags().String("reason", "", "why (kept in the audit trail)")
-	cmd.Flags().Bool("force", false, "allow a pin to an unhealthy target")
-	return cmd
-}
-
-func newReleaseCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "release SERVICE",
-		Short: "Release a drill or pin",
-		Args:  cobra.ExactArgs(1),
-		RunE:  notImplemented("release"),
-	}
-	var cf clientFlags
-	cf.register(cmd)
 	return cmd
 }
 
@@ -132,20 +61,5 @@ func newWarmupCmd() *cobra.Command {
 	cmd.Flags().String("config", "", "config file (YAML)")
 	cmd.Flags().String("service", "", "service name")
 	cmd.Flags().String("target", "", "target name")
-	return cmd
-}
-
-func newReportCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "report",
-		Short: "Print the incident timeline",
-		Args:  cobra.NoArgs,
-		RunE:  notImplemented("report"),
-	}
-	var cf clientFlags
-	cf.register(cmd)
-	cmd.Flags().String("service", "", "only this service")
-	cmd.Flags().String("since", "", "a duration (2h) or an RFC 3339 time")
-	cmd.Flags().StringP("output", "o", "markdown", "output format: markdown|json")
 	return cmd
 }
