@@ -50,16 +50,3 @@ func newLabCmd() *cobra.Command {
 	cmd.AddCommand(fault)
 	return cmd
 }
-
-func newWarmupCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "warmup --config FILE --service S --target T",
-		Short: "Run a service's cache warm-up against one target now",
-		Args:  cobra.NoArgs,
-		RunE:  notImplemented("warmup"),
-	}
-	cmd.Flags().String("config", "", "config file (YAML)")
-	cmd.Flags().String("service", "", "service name")
-	cmd.Flags().String("target", "", "target name")
-	return cmd
-}
