@@ -16,17 +16,6 @@ func notImplemented(name string) func(*cobra.Command, []string) error {
 	}
 }
 
-func newRunCmd() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "run --config FILE",
-		Short: "Run the controller: API, dashboard, metrics, prober, decisions, DNS switching",
-		Args:  cobra.NoArgs,
-		RunE:  notImplemented("run"),
-	}
-	cmd.Flags().String("config", "", "config file (YAML)")
-	return cmd
-}
-
 func newLabCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "lab",
