@@ -46,6 +46,7 @@ probes:
   vantage: local
   interval: 100ms
   timeout: 80ms
+  source_addr: 127.0.0.1
 dns:
   providers:
     - {name: edge, type: builtin, listen: 127.0.0.1:0, zone: test., ns: [ns1.test.]}
