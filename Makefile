@@ -18,7 +18,7 @@ LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Debian packages the tests need, as command:package pairs. `make deps`
 # installs the missing ones with apt-get (as root). With CI=true a missing
 # tool is a failure, never a skip.
-APT_TOOLS  ?= named:bind9 knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils
+APT_TOOLS  ?= named:bind9 knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils chromium:chromium
 
 .PHONY: all build test deps fmt-check vet staticcheck unit fuzz bench-probe sim-report clean
 
