@@ -88,7 +88,9 @@ func (r *Runner) startApply(ctx context.Context, s *service, a controller.SetRou
 	publish := dnsswitch.Effective(caps, dsvc, desired)
 	plan := dnsswitch.ComputePlan(pe.cfg.Name, caps, dsvc, s.applied, desired)
 	r.goTracked(func() {
-		actx, cancel := context.WithTimeout(ctx, r.opts.ApplyTimeout)
+		// The provider bounds its own calls by its timeout; this is a
+		// backstop above it.
+		actx, cancel := context.WithTimeout(ctx, max(r.opts.ApplyTimeout, 2*pe.cfg.Timeout))
 		start := time.Now()
 		err := pe.p.Apply(actx, dsvc, publish, dnsswitch.ApplyOptions{Generation: gen})
 		took := time.Since(start)
@@ -124,6 +126,9 @@ func (r *Runner) finishApply(ctx context.Context, s *service, a controller.SetRo
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	s.applying = false
+	if r.services[s.name] != s {
+		return // removed by a reload meanwhile
+	}
 	rep := controller.Report{Routing: a.Routing}
 	if err == nil {
 		s.softFails = 0

@@ -92,7 +92,9 @@ type Options struct {
 	Lab LabFaulter
 	// Engine tunes the decision engine's bounds.
 	Engine controller.Options
-	// ApplyTimeout bounds one DNS write (DefaultApplyTimeout).
+	// ApplyTimeout bounds one DNS write, read-back included
+	// (DefaultApplyTimeout, or twice the provider's timeout when that is
+	// longer).
 	ApplyTimeout time.Duration
 	// ReadTimeout bounds one provider read (DefaultReadTimeout).
 	ReadTimeout time.Duration
