@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"reflect"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 
+	"github.com/failoverhq/failover/internal/api"
 	"github.com/failoverhq/failover/internal/config"
 	"github.com/failoverhq/failover/internal/controller/runner"
 	"github.com/failoverhq/failover/internal/metrics"
@@ -211,51 +212,67 @@ func runController(ctx context.Context, o controllerOptions) error {
 	return failure
 }
 
-// apiFront serves /healthz, /readyz and /metrics until the API server
-// (internal/api) lands; configure then builds it for the auth section.
+// apiFront serves the current API server; a reload that changes the auth
+// section puts a new one in place.
 type apiFront struct {
 	m   *metrics.Metrics
 	r   *runner.Runner
 	log *slog.Logger
 	lab bool
 
-	mux *http.ServeMux
+	mu   sync.Mutex
+	auth config.Auth
+	srv  *api.Server
+	h    atomic.Pointer[http.Handler]
 }
 
-func (f *apiFront) ServeHTTP(w http.ResponseWriter, req *http.Request) { f.mux.ServeHTTP(w, req) }
+func (f *apiFront) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	(*f.h.Load()).ServeHTTP(w, req)
+}
 
-func (f *apiFront) configure(*config.Config) error {
-	if f.mux != nil {
+// configure builds the API server for cfg's auth section, unless it is the
+// one in place.
+func (f *apiFront) configure(cfg *config.Config) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.srv != nil && reflect.DeepEqual(f.auth, cfg.Auth) {
 		return nil
 	}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		writeProbeStatus(w, http.StatusOK, "ok", "")
+	tokens, err := api.TokensFromConfig(cfg.Auth, nil)
+	if err != nil {
+		return err
+	}
+	srv, err := api.New(api.Options{
+		Backend:  f.r,
+		Tokens:   tokens,
+		OpenRead: cfg.Auth.OpenRead,
+		Metrics:  promhttp.HandlerFor(f.m.Registry, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelError)}),
+		Logger:   f.log.With("component", "api"),
+		Lab:      f.lab,
+		CountDropped: func(reason string, n int) {
+			f.m.ResultsDropped.WithLabelValues(reason).Add(float64(n))
+		},
 	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := f.r.Ready(); err != nil {
-			writeProbeStatus(w, http.StatusServiceUnavailable, "", err.Error())
-			return
-		}
-		writeProbeStatus(w, http.StatusOK, "ready", "")
-	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(f.m.Registry,
-		promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(f.log.Handler(), slog.LevelError)}))
-	f.mux = mux
+	if err != nil {
+		return err
+	}
+	h := srv.Handler()
+	f.h.Store(&h)
+	if f.srv != nil {
+		f.srv.Close() // its streams end; clients reconnect to the new one
+		f.log.Info("API tokens reloaded", "tokens", len(tokens), "open_read", cfg.Auth.OpenRead)
+	}
+	f.srv, f.auth = srv, cfg.Auth
 	return nil
 }
 
-func writeProbeStatus(w http.ResponseWriter, code int, status, errText string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	body := map[string]string{"status": status}
-	if errText != "" {
-		body = map[string]string{"error": errText}
+func (f *apiFront) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.srv != nil {
+		f.srv.Close()
 	}
-	_ = json.NewEncoder(w).Encode(body)
 }
-
-func (f *apiFront) close() {}
 
 // certSource serves the TLS certificate, reloaded with the config.
 type certSource struct {
@@ -383,6 +400,13 @@ func (rl *reloader) reload(force bool) {
 	}
 	if !reflect.DeepEqual(cfg.Controller.Election, old.Controller.Election) {
 		rl.log.Warn("controller.election changed; it takes effect on restart")
+	}
+	// Check what the front end needs before the runner swaps anything, so
+	// that a reload is all or nothing.
+	if _, err := api.TokensFromConfig(cfg.Auth, nil); err != nil {
+		rl.log.Error("config reload rejected; the running config stays", "err", err)
+		rl.m.ConfigReload.WithLabelValues("error").Inc()
+		return
 	}
 	var certs certSource
 	if err := certs.load(cfg.Controller.TLS); err != nil {
