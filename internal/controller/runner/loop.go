@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"strings"
 	"time"
 
@@ -116,7 +117,7 @@ func (r *Runner) step(s *service, now time.Time) *stepOut {
 	}
 
 	if key := stateKey(next); !bytes.Equal(key, s.savedKey) {
-		data, err := jsonMarshal(next)
+		data, err := json.Marshal(next)
 		if err != nil {
 			s.log.Error("encoding state", "err", err)
 		} else {

@@ -2,6 +2,7 @@ package runner
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -234,7 +235,7 @@ func (r *Runner) loadStored(s *service, now time.Time) {
 		s.log.Error("loading stored state; starting without it", "err", err)
 	case ok:
 		var st controller.State
-		if err := jsonUnmarshal(raw, &st); err != nil {
+		if err := json.Unmarshal(raw, &st); err != nil {
 			s.log.Error("stored state is unreadable; starting without it", "err", err)
 			break
 		}
@@ -405,7 +406,7 @@ func (r *Runner) saveAll() {
 		if !s.ready {
 			continue
 		}
-		data, err := jsonMarshal(s.state)
+		data, err := json.Marshal(s.state)
 		if err != nil {
 			s.log.Error("encoding state", "err", err)
 			continue

@@ -197,10 +197,6 @@ func stateKey(st controller.State) []byte {
 	return b
 }
 
-func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }
-
-func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
-
 // fullRouting returns r with an entry for every target of s.
 func (s *service) fullRouting(r map[string]int) map[string]int {
 	out := make(map[string]int, len(s.cfg.Targets))
