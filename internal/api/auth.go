@@ -102,7 +102,8 @@ func newKeyring(tokens []Token) (*keyring, error) {
 			continue
 		}
 		names[t.Name] = true
-		h := sha256.Sum256([]byte(t.Secret))
+		// The presented token is trimmed too (see bearer).
+		h := sha256.Sum256([]byte(strings.TrimSpace(t.Secret)))
 		if other, dup := seen[h]; dup {
 			errs = append(errs, fmt.Errorf("tokens[%d] (%s): same secret as token %s", i, t.Name, other))
 			continue

@@ -170,6 +170,16 @@ func TestKeyringLookup(t *testing.T) {
 	}
 }
 
+func TestKeyringTrimsSecrets(t *testing.T) {
+	k, err := newKeyring([]Token{{Name: "a", Role: RoleViewer, Secret: " padded-secret-0123456789\t"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := k.lookup("padded-secret-0123456789"); !ok {
+		t.Fatal("a secret with surrounding space does not match its trimmed form, which is what bearer presents")
+	}
+}
+
 func TestNewRejectsBadTokens(t *testing.T) {
 	const secret = "s3cr3t-value-never-shown"
 	for _, tc := range []struct {

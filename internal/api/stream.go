@@ -65,6 +65,9 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, _ Actor) error {
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer
 	w.WriteHeader(http.StatusOK)
+	if r.Method == http.MethodHead {
+		return nil // the headers are the whole answer
+	}
 	sw := &sseWriter{w: w, rc: http.NewResponseController(w), s: s}
 	if err := sw.raw(fmt.Sprintf("retry: %d\n\n", streamRetry.Milliseconds())); err != nil {
 		return nil

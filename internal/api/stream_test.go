@@ -296,6 +296,32 @@ func TestStreamResume(t *testing.T) {
 	})
 }
 
+func TestStreamHead(t *testing.T) {
+	fx := newFixture(t, nil)
+	ts := newServer(t, fx.srv.Handler())
+	r, err := http.NewRequest("HEAD", ts.URL+"/api/v1/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Header.Set("Authorization", "Bearer "+viewerToken)
+	resp, err := ts.Client().Do(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("HEAD: %d %v", resp.StatusCode, resp.Header)
+	}
+	// Close returns only once the handler has: a HEAD does not stream.
+	closed := make(chan struct{})
+	go func() { ts.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the HEAD handler is still running")
+	}
+}
+
 func TestStreamHeartbeat(t *testing.T) {
 	fx := newFixture(t, nil)
 	fx.srv.heartbeat = 20 * time.Millisecond

@@ -270,6 +270,11 @@
     return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
   }
 
+  function fmtMs(ms) {
+    const v = Number(ms || 0);
+    return (v < 10 ? v.toFixed(1) : String(Math.round(v))) + ' ms';
+  }
+
   function card(name) {
     let c = cards.get(name);
     if (c) return c;
@@ -426,7 +431,7 @@
           class: cls.join(' '), 'data-cell': `${t.name}/${v}`, 'data-class': view.class,
           title: `${t.name} from ${v}: ${view.class}` + (view.state ? `, verdict ${view.state}` : '') + ` at ${fmtTime(view.at)}`,
         }, el('span', { class: 'cls', text: view.class }));
-        td.append(el('small', { text: `${Math.round(view.latency_ms || 0)} ms` }));
+        td.append(el('small', { text: fmtMs(view.latency_ms) }));
         tr.append(td);
       }
       tr.append(el('td', { class: 'last-error', text: t.last_error || '' }));
