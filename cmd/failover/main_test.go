@@ -124,10 +124,12 @@ func TestValidateMissingFile(t *testing.T) {
 	}
 }
 
-func TestNotImplementedExitsOne(t *testing.T) {
-	code, _, errs := run(t, "run")
-	if code != 1 || !strings.Contains(errs, "not implemented yet") {
-		t.Fatalf("exit %d, stderr %q", code, errs)
+func TestConfigRequired(t *testing.T) {
+	for _, cmd := range []string{"run", "plan", "simulate"} {
+		code, _, errs := run(t, cmd)
+		if code == 0 || strings.Count(strings.TrimSpace(errs), "\n") != 0 || !strings.Contains(errs, "--config") {
+			t.Errorf("%s without --config: exit %d, stderr %q", cmd, code, errs)
+		}
 	}
 }
 

@@ -1,14 +1,10 @@
 package main
 
 import (
-	"errors"
 	"io"
 
 	"github.com/spf13/cobra"
 )
-
-// errNotImplemented is what a command answers until its issue lands.
-var errNotImplemented = errors.New("not implemented yet")
 
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{

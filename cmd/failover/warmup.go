@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/signal"
 	"slices"
@@ -46,6 +47,7 @@ it could not run or stopped early on too many errors.`,
 			w, err := warmup.New(warmup.Options{
 				Service: service, Target: target, Warmup: *tgt.Warmup, Probe: tgt.Probe,
 				Progress: bar.update,
+				Logger:   slog.New(slog.DiscardHandler), // the summary says it all
 			})
 			if err != nil {
 				return fmt.Errorf("warmup: %w", err)

@@ -1,0 +1,324 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+
+	"github.com/spf13/cobra"
+
+	examples "github.com/failoverhq/failover/config"
+	"github.com/failoverhq/failover/internal/agent"
+	"github.com/failoverhq/failover/internal/client"
+	"github.com/failoverhq/failover/internal/config"
+	"github.com/failoverhq/failover/internal/lab"
+)
+
+// labHookSecretEnv is where lab.yaml's scale-origin webhook finds its secret.
+const labHookSecretEnv = "FAILOVER_LAB_HOOK_SECRET"
+
+// Token and secret files the lab keeps in its data directory.
+const (
+	labAgentTokenFile = "agent.token"
+	labHookSecretFile = "hook.secret"
+	labAgentTokenName = "lab-agents"
+)
+
+type labOptions struct {
+	configPath string // empty: the built-in lab config
+	http, dns  string
+	dataDir    string // empty: client.DefaultLabDataDir()
+	out        io.Writer
+	logger     *slog.Logger
+}
+
+func newLabCmd() *cobra.Command {
+	var o labOptions
+	cmd := &cobra.Command{
+		Use:   "lab",
+		Short: "Run the lab: the controller on the lab config, simulated CDN edges and three vantages",
+		Long: `Run the embedded demo (CONTRACT §6): the controller on the lab config (built
+in; the same as config/lab.yaml), simulated CDN edges on 127.0.10.1-3:18080,
+three probe agents (lab-a, lab-b, lab-c) probing from 127.0.20.1-3, and the
+built-in DNS server answering www.lab.test.
+
+It prints the dashboard URL, the DNS address and where it wrote the operator
+token. In another terminal:
+
+  dig @127.0.0.1 -p 8053 www.lab.test
+  failover lab fault primary down
+  failover status
+  failover lab fault primary ok`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.out = cmd.OutOrStdout()
+			o.logger = slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
+			ctx, stop := commandContext(cmd)
+			defer stop()
+			if err := runLab(ctx, o); err != nil {
+				return fmt.Errorf("lab: %w", err)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&o.configPath, "config", "", "config file (default: the built-in lab config)")
+	cmd.Flags().StringVar(&o.http, "http", "127.0.0.1:8080", "API and dashboard address")
+	cmd.Flags().StringVar(&o.dns, "dns", "127.0.0.1:8053", "built-in DNS server address")
+	cmd.Flags().StringVar(&o.dataDir, "data", "", "data directory (default: under the user's state directory)")
+	fault := &cobra.Command{
+		Use:   "fault TARGET MODE",
+		Short: "Set a lab fault on a target (MODE: down|timeout|error|slow|flap|ok)",
+		Args:  cobra.ExactArgs(2),
+		RunE:  runLabFault,
+	}
+	fault.Flags().StringArray("vantage", nil, "limit the fault to this vantage (repeatable)")
+	var cf clientFlags
+	cf.register(fault)
+	cmd.AddCommand(fault)
+	return cmd
+}
+
+// runLab runs the lab until ctx ends.
+func runLab(ctx context.Context, o labOptions) error {
+	dir := o.dataDir
+	if dir == "" {
+		d, err := client.DefaultLabDataDir()
+		if err != nil {
+			return err
+		}
+		dir = d
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	tokenFile := filepath.Join(dir, client.LabTokenFile)
+	if _, err := ensureSecretFile(tokenFile, randomHex); err != nil {
+		return err
+	}
+	agentToken, err := ensureSecretFile(filepath.Join(dir, labAgentTokenFile), randomHex)
+	if err != nil {
+		return err
+	}
+	hookSecret, ok := os.LookupEnv(labHookSecretEnv)
+	if !ok {
+		if hookSecret, err = ensureSecretFile(filepath.Join(dir, labHookSecretFile), randomWebhookSecret); err != nil {
+			return err
+		}
+		// The hook runner resolves secret_env from the environment.
+		if err := os.Setenv(labHookSecretEnv, hookSecret); err != nil {
+			return err
+		}
+	}
+	cfg, err := labConfig(o, dir)
+	if err != nil {
+		return err
+	}
+
+	edges, err := lab.New(lab.Options{WebhookSecret: hookSecret, Logger: o.logger.With("component", "lab")})
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	var labErr error
+	wg.Go(func() {
+		if err := edges.Run(ctx); err != nil {
+			labErr = err
+			cancel()
+		}
+	})
+	defer wg.Wait()
+
+	err = runController(ctx, controllerOptions{
+		Config: cfg,
+		Logger: o.logger,
+		Lab:    edges,
+		Listening: func(addr string, tls bool) {
+			scheme := "http"
+			if tls {
+				scheme = "https"
+			}
+			base := scheme + "://" + addr
+			startLabAgents(ctx, &wg, base, agentToken, o.logger)
+			printLabBanner(o.out, base, cfg, tokenFile)
+		},
+	})
+	cancel()
+	wg.Wait()
+	return errors.Join(err, labErr)
+}
+
+// labConfig loads the lab config (built in, or --config) and points it at
+// the data dir, the listen addresses and the lab's tokens.
+func labConfig(o labOptions, dir string) (*config.Config, error) {
+	data := examples.Lab
+	if o.configPath != "" {
+		b, err := readBounded(o.configPath, config.MaxFileSize)
+		if err != nil {
+			return nil, err
+		}
+		data = b
+	}
+	cfg, problems, err := config.Parse(data, config.Options{})
+	if err != nil {
+		var verr *config.ValidationError
+		if errors.As(err, &verr) {
+			return nil, fmt.Errorf("lab config: %w", verr)
+		}
+		return nil, fmt.Errorf("lab config: %w", err)
+	}
+	_ = problems // warnings of the unpatched config (token paths) are moot
+	cfg.Controller.DataDir = dir
+	cfg.Controller.Listen = o.http
+	for i := range cfg.Auth.Tokens {
+		if cfg.Auth.Tokens[i].Role == "operator" && cfg.Auth.Tokens[i].TokenEnv == "" {
+			cfg.Auth.Tokens[i].TokenFile = filepath.Join(dir, client.LabTokenFile)
+		}
+	}
+	if !slices.ContainsFunc(cfg.Auth.Tokens, func(t config.Token) bool { return t.Name == labAgentTokenName }) {
+		cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.Token{
+			Name: labAgentTokenName, Role: "agent", TokenFile: filepath.Join(dir, labAgentTokenFile),
+		})
+	}
+	for i := range cfg.DNS.Providers {
+		if cfg.DNS.Providers[i].Type == config.ProviderBuiltin {
+			cfg.DNS.Providers[i].Listen = o.dns
+		}
+	}
+	var errs []string
+	for _, p := range cfg.Validate(config.Options{RequireSecrets: true}) {
+		if !p.Warning {
+			errs = append(errs, p.String())
+		}
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("lab config: %s", errs[0])
+	}
+	return cfg, nil
+}
+
+// startLabAgents runs the lab's three vantages as real probe agents that
+// pull their plan from the controller and push results to it, each probing
+// from its own source address.
+func startLabAgents(ctx context.Context, wg *sync.WaitGroup, base, token string, log *slog.Logger) {
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range lab.DefaultVantages {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	for _, name := range names {
+		alog := log.With("component", "agent", "vantage", name)
+		c, err := client.New(client.Options{Servers: []string{base}, Token: token})
+		if err != nil {
+			alog.Error("lab agent not started", "err", err)
+			continue
+		}
+		a, err := agent.New(agent.Options{
+			Controller: c, Vantage: name, SourceAddr: lab.DefaultVantages[name], Logger: alog,
+		})
+		if err != nil {
+			c.Close()
+			alog.Error("lab agent not started", "err", err)
+			continue
+		}
+		wg.Go(func() {
+			defer c.Close()
+			if err := a.Run(ctx); err != nil && ctx.Err() == nil {
+				alog.Error("lab agent stopped", "err", err)
+			}
+		})
+	}
+}
+
+func printLabBanner(w io.Writer, base string, cfg *config.Config, tokenFile string) {
+	dns := ""
+	for _, p := range cfg.DNS.Providers {
+		if p.Type == config.ProviderBuiltin {
+			dns = p.Listen
+			break
+		}
+	}
+	fmt.Fprintf(w, "failover lab is running\n")
+	fmt.Fprintf(w, "  dashboard  %s/\n", base)
+	fmt.Fprintf(w, "  dns        %s  (dig @%s -p %s www.lab.test)\n", dns, hostOf(dns), portOf(dns))
+	fmt.Fprintf(w, "  token      %s\n", tokenFile)
+	fmt.Fprintf(w, "  edges      primary %s:%d, backup %s:%d, origin %s:%d\n",
+		lab.DefaultAddrs[lab.Primary], lab.DefaultPort, lab.DefaultAddrs[lab.Backup], lab.DefaultPort,
+		lab.DefaultAddrs[lab.Origin], lab.DefaultPort)
+	fmt.Fprintf(w, "  vantages   lab-a %s, lab-b %s, lab-c %s\n",
+		lab.DefaultVantages["lab-a"], lab.DefaultVantages["lab-b"], lab.DefaultVantages["lab-c"])
+	fmt.Fprintf(w, "try: failover lab fault primary down; failover status; failover lab fault primary ok\n")
+}
+
+func hostOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[:i]
+		}
+	}
+	return addr
+}
+
+func portOf(addr string) string {
+	for i := len(addr) - 1; i >= 0; i-- {
+		if addr[i] == ':' {
+			return addr[i+1:]
+		}
+	}
+	return ""
+}
+
+// ensureSecretFile returns the secret in path, first writing a new one made
+// by gen (mode 0600) when the file does not exist.
+func ensureSecretFile(path string, gen func() (string, error)) (string, error) {
+	if tok, err := client.ReadTokenFile(path); err == nil {
+		return tok, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return "", err
+	}
+	secret, err := gen()
+	if err != nil {
+		return "", err
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.WriteString(secret + "\n"); err != nil {
+		f.Close()
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return secret, nil
+}
+
+func randomHex() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func randomWebhookSecret() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return "whsec_" + base64.StdEncoding.EncodeToString(b), nil
+}
