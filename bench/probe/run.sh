@@ -11,7 +11,7 @@ N=${N:-200}
 RATE=${RATE:-2000}
 DUR=${DUR:-20s}
 PORT=${PORT:-19000}
-BB_ADDR=${BB_ADDR:-127.0.0.1:19115}
+BB_ADDR=${BB_ADDR:-127.0.0.2:9115} # not on the targets' address
 WORKERS=${WORKERS:-64}
 out=bench/out
 mkdir -p "$out"
