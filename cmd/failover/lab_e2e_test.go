@@ -17,6 +17,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/failoverhq/failover/internal/labtest"
 )
 
 // labProcess is a running `failover lab`.
@@ -72,6 +74,7 @@ func startLab(t *testing.T) *labProcess {
 	if testing.Short() {
 		t.Skip("the lab runs in real time")
 	}
+	labtest.Lock(t, 8*time.Minute) // one lab at a time, across test binaries
 	for _, addr := range []string{"127.0.10.1:18080", "127.0.10.2:18080", "127.0.10.3:18080"} {
 		if c, err := net.DialTimeout("tcp", addr, 200*time.Millisecond); err == nil {
 			c.Close()
