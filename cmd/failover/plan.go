@@ -27,8 +27,8 @@ what a controller with every target healthy publishes.
 
 Exit 0 when nothing would change, 2 when something would, 1 on error (a
 service whose records cannot be read, or that holds records matching no
-target). A single-target provider (rfc2136, cloudflare dns_record) is shown
-with what it can publish, and a note when a ramp becomes one switch.`,
+target). Records with a target's data but a stale TTL read as weight 0 on
+rfc2136 and route53, so the plan shows the rewrite that would follow.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// Only the providers' secrets are needed here; Build reports

@@ -337,12 +337,18 @@ func (p *Provider) answers(svc dnsswitch.Service) (map[string]rrset, error) {
 }
 
 // match maps the published records to the target whose answer they are.
+// Records with a target's data but another TTL than the service's read as
+// weight 0, as Route 53's stale sets do: the plan then shows the change that
+// Apply will make, and the loop rewrites them.
 func match(svc dnsswitch.Service, answers map[string]rrset, have rrset) (dnsswitch.Routing, error) {
 	if have.empty() {
 		return dnsswitch.Routing{}, nil
 	}
 	for _, name := range svc.Order() {
 		if answers[name].sameData(have) {
+			if !answers[name].withTTL(svc.TTL).equal(have) {
+				return dnsswitch.Routing{}, nil
+			}
 			return dnsswitch.Routing{name: 100}, nil
 		}
 	}

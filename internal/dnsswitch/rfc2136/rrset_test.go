@@ -80,7 +80,8 @@ func TestMatch(t *testing.T) {
 		wantForeign bool
 	}{
 		{"nothing", nil, dnsswitch.Routing{}, false},
-		{"A, any TTL, any order", []string{"www.example.test. 5 IN A 192.0.2.2", "www.example.test. 5 IN A 192.0.2.1"}, dnsswitch.Routing{"primary": 100}, false},
+		{"A, any order", []string{"www.example.test. 60 IN A 192.0.2.2", "www.example.test. 60 IN A 192.0.2.1"}, dnsswitch.Routing{"primary": 100}, false},
+		{"A, stale TTL reads as weight 0", []string{"www.example.test. 5 IN A 192.0.2.2", "www.example.test. 5 IN A 192.0.2.1"}, dnsswitch.Routing{}, false},
 		{"AAAA", []string{"www.example.test. 60 IN AAAA 2001:db8:0::2"}, dnsswitch.Routing{"backup": 100}, false},
 		{"CNAME in other case", []string{"www.example.test. 60 IN CNAME ORIGIN-LB.example.net."}, dnsswitch.Routing{"origin": 100}, false},
 		{"part of an answer", []string{"www.example.test. 60 IN A 192.0.2.1"}, nil, true},
