@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"os"
@@ -102,7 +103,7 @@ func startLab(t *testing.T) *labProcess {
 		cancel()
 		err := lp.cmd.Wait()
 		logf.Close()
-		if t.Failed() || (err != nil && !strings.Contains(err.Error(), "interrupt")) {
+		if t.Failed() || (err != nil && !errors.Is(err, context.Canceled) && !strings.Contains(err.Error(), "interrupt")) {
 			b, _ := os.ReadFile(logf.Name())
 			if len(b) > 8000 {
 				b = b[len(b)-8000:]
