@@ -25,11 +25,11 @@ it by itself afterwards. The controller refuses a drill to an unhealthy target
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case to == "":
-				return exitWith(2, errors.New("drill: --to is required"))
+				return exitWith(exitUsage, errors.New("drill: --to is required"))
 			case dur <= 0:
-				return exitWith(2, errors.New("drill: --for is required and must be positive"))
+				return exitWith(exitUsage, errors.New("drill: --for is required and must be positive"))
 			case reason == "":
-				return exitWith(2, errors.New("drill: --reason is required"))
+				return exitWith(exitUsage, errors.New("drill: --reason is required"))
 			}
 			return override(cmd, &cf, "drill", args[0], api.OverrideRequest{To: to, For: dur.String(), Reason: reason, Force: force})
 		},
@@ -54,11 +54,11 @@ func newPinCmd() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			switch {
 			case to == "":
-				return exitWith(2, errors.New("pin: --to is required"))
+				return exitWith(exitUsage, errors.New("pin: --to is required"))
 			case dur < 0:
-				return exitWith(2, errors.New("pin: --for must be positive"))
+				return exitWith(exitUsage, errors.New("pin: --for must be positive"))
 			case reason == "":
-				return exitWith(2, errors.New("pin: --reason is required"))
+				return exitWith(exitUsage, errors.New("pin: --reason is required"))
 			}
 			req := api.OverrideRequest{To: to, Reason: reason, Force: force}
 			if dur > 0 {

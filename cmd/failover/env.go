@@ -9,10 +9,15 @@ import (
 	"github.com/spf13/viper"
 )
 
-// bindEnv gives every flag of cmd an environment variable through viper:
+// envFlags are the flags that take a FAILOVER_* variable. Only these: a
+// stray FAILOVER_FORCE or FAILOVER_TO in an environment must never change what
+// a drill does.
+var envFlags = map[string]bool{"server": true, "token-file": true, "config": true, "data": true}
+
+// bindEnv gives the flags of envFlags an environment variable through viper:
 // --server is FAILOVER_SERVER, --token-file is FAILOVER_TOKEN_FILE, --config
-// is FAILOVER_CONFIG. A flag given on the command line wins over the
-// variable. (The config file's own FAILOVER_SECTION_KEY overrides are applied
+// is FAILOVER_CONFIG, --data (the lab's) FAILOVER_DATA. A flag given on the
+// command line wins over the variable. (The config file's own FAILOVER_SECTION_KEY overrides are applied
 // by internal/config, which needs them with field paths.)
 func bindEnv(cmd *cobra.Command) error {
 	v := viper.New()
@@ -20,7 +25,7 @@ func bindEnv(cmd *cobra.Command) error {
 	v.SetEnvKeyReplacer(strings.NewReplacer("-", "_"))
 	var err error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
-		if err != nil || f.Changed || f.Name == "help" {
+		if err != nil || f.Changed || !envFlags[f.Name] {
 			return
 		}
 		env := "FAILOVER_" + strings.ToUpper(strings.ReplaceAll(f.Name, "-", "_"))

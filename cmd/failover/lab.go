@@ -14,11 +14,13 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/spf13/cobra"
 
 	examples "github.com/failoverhq/failover/config"
 	"github.com/failoverhq/failover/internal/agent"
+	"github.com/failoverhq/failover/internal/api"
 	"github.com/failoverhq/failover/internal/client"
 	"github.com/failoverhq/failover/internal/config"
 	"github.com/failoverhq/failover/internal/lab"
@@ -29,9 +31,27 @@ const labHookSecretEnv = "FAILOVER_LAB_HOOK_SECRET"
 
 // Token and secret files the lab keeps in its data directory.
 const (
-	labAgentTokenFile = "agent.token"
-	labHookSecretFile = "hook.secret"
-	labAgentTokenName = "lab-agents"
+	labAgentTokenFile   = "agent.token"
+	labTrafficTokenFile = "traffic.token"
+	labHookSecretFile   = "hook.secret"
+	labAgentTokenName   = "lab-agents"
+	labTrafficTokenName = "lab-traffic"
+)
+
+// The lab's simulated site traffic. Without it nothing but the probes would
+// reach the origin edge, and its capacity limit would never bite. The lab
+// reads the routing as applied to DNS from its own API every
+// labTrafficEvery, and puts on the origin edge the in-flight requests that
+// the origin's share of the traffic brings (lab.Lab.SetLoad):
+// labPeakOriginLoad when a service has all of its weight on its target
+// named origin, proportionally less at lower weights. The peak is three
+// times the origin's unscaled capacity, so an unscaled origin answers 503
+// (to the probes too) once it carries more than about a third of the
+// weight, while an origin scaled by POST /lab/scale (ten times the
+// capacity) carries all of it.
+const (
+	labTrafficEvery   = 250 * time.Millisecond
+	labPeakOriginLoad = 3 * lab.DefaultOriginCapacity
 )
 
 type labOptions struct {
@@ -51,6 +71,11 @@ func newLabCmd() *cobra.Command {
 in; the same as config/lab.yaml), simulated CDN edges on 127.0.10.1-3:18080,
 three probe agents (lab-a, lab-b, lab-c) probing from 127.0.20.1-3, and the
 built-in DNS server answering www.lab.test.
+
+The lab simulates the site's traffic: the origin edge carries a load that
+follows its weight in DNS, three times its capacity at 100%, so an origin
+that was not scaled (the scale-origin webhook, a before_shift gate) answers
+503 once it takes more than about a third of the weight.
 
 It prints the dashboard URL, the DNS address and where it wrote the operator
 token. In another terminal:
@@ -109,6 +134,10 @@ func runLab(ctx context.Context, o labOptions) error {
 	if err != nil {
 		return err
 	}
+	trafficToken, err := ensureSecretFile(filepath.Join(dir, labTrafficTokenFile), randomHex)
+	if err != nil {
+		return err
+	}
 	hookSecret, ok := os.LookupEnv(labHookSecretEnv)
 	if !ok {
 		if hookSecret, err = ensureSecretFile(filepath.Join(dir, labHookSecretFile), randomWebhookSecret); err != nil {
@@ -151,6 +180,7 @@ func runLab(ctx context.Context, o labOptions) error {
 			}
 			base := scheme + "://" + addr
 			startLabAgents(ctx, &wg, base, agentToken, o.logger)
+			startLabTraffic(ctx, &wg, base, trafficToken, edges, o.logger)
 			printLabBanner(o.out, base, cfg, tokenFile)
 		},
 	})
@@ -186,10 +216,13 @@ func labConfig(o labOptions, dir string) (*config.Config, error) {
 			cfg.Auth.Tokens[i].TokenFile = filepath.Join(dir, client.LabTokenFile)
 		}
 	}
-	if !slices.ContainsFunc(cfg.Auth.Tokens, func(t config.Token) bool { return t.Name == labAgentTokenName }) {
-		cfg.Auth.Tokens = append(cfg.Auth.Tokens, config.Token{
-			Name: labAgentTokenName, Role: "agent", TokenFile: filepath.Join(dir, labAgentTokenFile),
-		})
+	for _, lt := range []config.Token{
+		{Name: labAgentTokenName, Role: "agent", TokenFile: filepath.Join(dir, labAgentTokenFile)},
+		{Name: labTrafficTokenName, Role: "viewer", TokenFile: filepath.Join(dir, labTrafficTokenFile)},
+	} {
+		if !slices.ContainsFunc(cfg.Auth.Tokens, func(t config.Token) bool { return t.Name == lt.Name }) {
+			cfg.Auth.Tokens = append(cfg.Auth.Tokens, lt)
+		}
 	}
 	for i := range cfg.DNS.Providers {
 		if cfg.DNS.Providers[i].Type == config.ProviderBuiltin {
@@ -243,6 +276,77 @@ func startLabAgents(ctx context.Context, wg *sync.WaitGroup, base, token string,
 	}
 }
 
+// startLabTraffic runs the simulated site traffic (see labPeakOriginLoad)
+// until ctx ends: it reads the services through the API as a viewer.
+func startLabTraffic(ctx context.Context, wg *sync.WaitGroup, base, token string, edges loadSetter, log *slog.Logger) {
+	tlog := log.With("component", "traffic")
+	c, err := client.New(client.Options{Servers: []string{base}, Token: token, Timeout: 2 * time.Second})
+	if err != nil {
+		tlog.Error("lab traffic not started", "err", err)
+		return
+	}
+	wg.Go(func() {
+		defer c.Close()
+		simulateTraffic(ctx, c.Services, edges, labTrafficEvery, tlog)
+	})
+}
+
+// loadSetter is the part of lab.Lab that the simulated traffic drives.
+type loadSetter interface {
+	SetLoad(target string, inFlight int) error
+}
+
+// simulateTraffic sets the origin edge's load from the services' applied
+// routing (originLoad) at once and then every `every`, until ctx ends. When
+// the services cannot be read, the load stays as it was: the site's traffic
+// does not stop because the controller's API did not answer.
+func simulateTraffic(ctx context.Context, services func(context.Context) ([]api.Service, error), edges loadSetter, every time.Duration, log *slog.Logger) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	last, failing := -1, false
+	for {
+		svcs, err := services(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return
+		case err != nil:
+			if !failing {
+				log.Warn("lab traffic: reading the routing failed; the origin's load stays", "err", err)
+			}
+			failing = true
+		default:
+			if failing {
+				log.Info("lab traffic: reading the routing again")
+			}
+			failing = false
+			if n := originLoad(svcs); n != last {
+				if err := edges.SetLoad(lab.Origin, n); err != nil {
+					log.Error("lab traffic: setting the origin's load", "err", err)
+				} else {
+					log.Info("lab traffic: origin load", "in_flight", n)
+					last = n
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// originLoad is the in-flight requests that the services' traffic puts on
+// the origin edge: labPeakOriginLoad for each service's whole weight on its
+// target named origin, in proportion to the weight applied to DNS.
+func originLoad(services []api.Service) int {
+	weight := 0
+	for _, s := range services {
+		weight += s.Routing[lab.Origin]
+	}
+	return (weight*labPeakOriginLoad + 50) / 100
+}
+
 func printLabBanner(w io.Writer, base string, cfg *config.Config, tokenFile string) {
 	dns := ""
 	for _, p := range cfg.DNS.Providers {
@@ -260,6 +364,8 @@ func printLabBanner(w io.Writer, base string, cfg *config.Config, tokenFile stri
 		lab.DefaultAddrs[lab.Origin], lab.DefaultPort)
 	fmt.Fprintf(w, "  vantages   lab-a %s, lab-b %s, lab-c %s\n",
 		lab.DefaultVantages["lab-a"], lab.DefaultVantages["lab-b"], lab.DefaultVantages["lab-c"])
+	fmt.Fprintf(w, "  traffic    %d in-flight requests on the origin at 100%% of its weight (capacity %d; %d once scaled)\n",
+		labPeakOriginLoad, lab.DefaultOriginCapacity, lab.DefaultScaleFactor*lab.DefaultOriginCapacity)
 	fmt.Fprintf(w, "try: failover lab fault primary down; failover status; failover lab fault primary ok\n")
 }
 

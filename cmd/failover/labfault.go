@@ -22,23 +22,23 @@ import (
 func runLabFault(cmd *cobra.Command, args []string) error {
 	target, mode := args[0], args[1]
 	if !slices.Contains(lab.Modes, mode) {
-		return exitWith(2, fmt.Errorf("lab fault: MODE must be one of %s, got %q", strings.Join(lab.Modes, "|"), mode))
+		return exitWith(exitUsage, fmt.Errorf("lab fault: MODE must be one of %s, got %q", strings.Join(lab.Modes, "|"), mode))
 	}
 	flags := cmd.Flags()
 	vantages, err := flags.GetStringArray("vantage")
 	if err != nil {
-		return exitWith(2, fmt.Errorf("lab fault: %w", err))
+		return exitWith(exitUsage, fmt.Errorf("lab fault: %w", err))
 	}
 	if len(vantages) == 0 {
 		vantages = nil // every vantage
 	}
 	server, err := flags.GetString("server")
 	if err != nil {
-		return exitWith(2, fmt.Errorf("lab fault: %w", err))
+		return exitWith(exitUsage, fmt.Errorf("lab fault: %w", err))
 	}
 	tokenFile, err := flags.GetString("token-file")
 	if err != nil {
-		return exitWith(2, fmt.Errorf("lab fault: %w", err))
+		return exitWith(exitUsage, fmt.Errorf("lab fault: %w", err))
 	}
 	tok, err := labToken(tokenFile, os.Getenv)
 	if err != nil {

@@ -13,7 +13,7 @@ import (
 // config comes back as a one-line error.
 func loadConfig(w io.Writer, path string, opts config.Options) (*config.Config, error) {
 	if path == "" {
-		return nil, exitWith(2, errors.New("--config is required"))
+		return nil, exitWith(exitUsage, errors.New("--config is required"))
 	}
 	cfg, problems, err := config.Load(path, opts)
 	for _, p := range problems {

@@ -12,6 +12,15 @@ import (
 	"io"
 	"os"
 	"runtime/debug"
+	"strings"
+)
+
+// Exit statuses. A usage error (a missing flag, a bad value) exits 1 like
+// every other failure, because scripts read 2 as plan's "something would
+// change" (CONTRACT §1).
+const (
+	exitUsage   = 1
+	exitChanges = 2
 )
 
 // exitError carries a specific exit status. A nil err with a code prints
@@ -63,10 +72,17 @@ func exitCode(err error, stderr io.Writer) int {
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
-			fmt.Fprintf(stderr, "failover: %v\n", ee.err)
+			fmt.Fprintf(stderr, "failover: %s\n", errorLine(ee.err))
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "failover: %v\n", err)
+	fmt.Fprintf(stderr, "failover: %s\n", errorLine(err))
 	return 1
+}
+
+// errorLine renders an error on one line: a joined or multi-problem error
+// (errors.Join, a list of config problems) has its lines separated by "; ".
+func errorLine(err error) string {
+	lines := strings.FieldsFunc(err.Error(), func(r rune) bool { return r == '\n' || r == '\r' })
+	return strings.Join(lines, "; ")
 }

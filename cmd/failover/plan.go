@@ -44,7 +44,7 @@ rfc2136 and route53, so the plan shows the rewrite that would follow.`,
 			case failed > 0:
 				return exitWith(1, fmt.Errorf("plan: %d of %d services could not be planned", failed, len(cfg.Services)))
 			case changed > 0:
-				return exitWith(2, nil)
+				return exitWith(exitChanges, nil)
 			}
 			return nil
 		},

@@ -37,10 +37,10 @@ FAILOVER_TOKEN. Stops cleanly on SIGINT or SIGTERM.`,
 				}
 			}
 			if len(urls) == 0 {
-				return exitWith(2, errors.New("probe: --controller is required"))
+				return exitWith(exitUsage, errors.New("probe: --controller is required"))
 			}
 			if vantage == "" {
-				return exitWith(2, errors.New("probe: --vantage is required"))
+				return exitWith(exitUsage, errors.New("probe: --vantage is required"))
 			}
 			tok, err := client.ResolveToken(tokenFile, nil)
 			if err != nil {
@@ -48,13 +48,13 @@ FAILOVER_TOKEN. Stops cleanly on SIGINT or SIGTERM.`,
 			}
 			c, err := client.New(client.Options{Servers: urls, Token: tok, UserAgent: "failover-probe"})
 			if err != nil {
-				return exitWith(2, fmt.Errorf("probe: %w", err))
+				return exitWith(exitUsage, fmt.Errorf("probe: %w", err))
 			}
 			defer c.Close()
 			log := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), nil))
 			a, err := agent.New(agent.Options{Controller: c, Vantage: vantage, SourceAddr: sourceAddr, Logger: log})
 			if err != nil {
-				return exitWith(2, fmt.Errorf("probe: %w", err))
+				return exitWith(exitUsage, fmt.Errorf("probe: %w", err))
 			}
 			ctx, stop := commandContext(cmd)
 			defer stop()

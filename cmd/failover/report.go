@@ -37,12 +37,12 @@ longer histories.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "markdown" && output != "json" {
-				return exitWith(2, fmt.Errorf("report: -o must be markdown or json, got %q", output))
+				return exitWith(exitUsage, fmt.Errorf("report: -o must be markdown or json, got %q", output))
 			}
 			now := time.Now()
 			from, err := parseSince(since, now)
 			if err != nil {
-				return exitWith(2, fmt.Errorf("report: %w", err))
+				return exitWith(exitUsage, fmt.Errorf("report: %w", err))
 			}
 			c, err := cf.newClient()
 			if err != nil {

@@ -16,14 +16,14 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	root.PersistentPreRunE = func(cmd *cobra.Command, _ []string) error {
 		if err := bindEnv(cmd); err != nil {
-			return exitWith(2, err)
+			return exitWith(exitUsage, err)
 		}
 		return nil
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return exitWith(2, err)
+		return exitWith(exitUsage, err)
 	})
 	root.AddCommand(
 		newVersionCmd(),

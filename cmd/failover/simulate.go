@@ -28,10 +28,10 @@ Exit 0 when the scenario's expect block is met, 1 when it is not or on error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if cfgPath == "" || scPath == "" {
-				return exitWith(2, errors.New("simulate: --config and --scenario are required"))
+				return exitWith(exitUsage, errors.New("simulate: --config and --scenario are required"))
 			}
 			if output != "text" && output != "json" {
-				return exitWith(2, fmt.Errorf("simulate: -o must be text or json, got %q", output))
+				return exitWith(exitUsage, fmt.Errorf("simulate: -o must be text or json, got %q", output))
 			}
 			cfg, err := loadConfig(cmd.ErrOrStderr(), cfgPath, config.Options{})
 			if err != nil {

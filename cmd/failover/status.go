@@ -57,7 +57,7 @@ the reason, and a target x vantage grid of what each vantage last saw.
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "table" && output != "json" {
-				return exitWith(2, fmt.Errorf("status: -o must be table or json, got %q", output))
+				return exitWith(exitUsage, fmt.Errorf("status: -o must be table or json, got %q", output))
 			}
 			c, err := cf.newClient()
 			if err != nil {

@@ -26,7 +26,7 @@ the secrets do not live.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if path == "" {
-				return exitWith(2, errors.New("validate: --config is required"))
+				return exitWith(exitUsage, errors.New("validate: --config is required"))
 			}
 			cfg, problems, err := config.Load(path, config.Options{RequireSecrets: secrets})
 			for _, p := range problems {

@@ -31,7 +31,7 @@ it could not run or stopped early on too many errors.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if service == "" || target == "" {
-				return exitWith(2, errors.New("warmup: --service and --target are required"))
+				return exitWith(exitUsage, errors.New("warmup: --service and --target are required"))
 			}
 			cfg, err := loadConfig(cmd.ErrOrStderr(), path, config.Options{})
 			if err != nil {

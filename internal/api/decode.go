@@ -32,13 +32,16 @@ func badRequest(format string, args ...any) *apiError {
 }
 
 // decodeBody decodes the JSON body of r into dst, strictly: the content type
-// must be application/json, the body at most limit bytes and exactly one
+// must be application/json, or absent, or curl's default
+// application/x-www-form-urlencoded (the body must still be JSON; auth is a
+// bearer header, never a cookie, so a cross-site form cannot post here), the
+// body at most limit bytes and exactly one
 // JSON value, with no field that dst does not have. With allowEmpty an
 // empty body leaves dst as it is. Every error is an *apiError with a 4xx
 // status and a message that tells the client what to fix.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, allowEmpty bool, dst any) error {
 	ct := r.Header.Get("Content-Type")
-	if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+	if mt, _, err := mime.ParseMediaType(ct); ct != "" && (err != nil || (mt != "application/json" && mt != "application/x-www-form-urlencoded")) {
 		return &apiError{status: http.StatusUnsupportedMediaType,
 			msg: fmt.Sprintf("content type must be application/json, got %q", truncate(ct, 100))}
 	}

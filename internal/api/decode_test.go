@@ -22,8 +22,10 @@ func TestRequestBodies(t *testing.T) {
 		code                    int
 		msg                     string
 	}{
-		{"no content type", drill, `{"to":"backup","for":"10m","reason":"r"}`, "-", 415, `content type must be application/json, got ""`},
-		{"form content type", drill, `to=backup`, "application/x-www-form-urlencoded", 415, `content type must be application/json, got "application/x-www-form-urlencoded"`},
+		{"no content type, JSON body", drill, `{"to":"backup","for":"10m","reason":"r"}`, "-", 200, ""},
+		{"curl -d: form content type, JSON body", drill, `{"to":"backup","for":"10m","reason":"r"}`, "application/x-www-form-urlencoded", 200, ""},
+		{"form content type, form body", drill, `to=backup`, "application/x-www-form-urlencoded", 400, "malformed JSON at byte 2: invalid character 'o' in literal true (expecting 'r')"},
+		{"text content type", drill, `{"to":"backup","for":"10m","reason":"r"}`, "text/plain", 415, `content type must be application/json, got "text/plain"`},
 		{"text content type", drill, `{"to":"backup","for":"10m","reason":"r"}`, "text/plain", 415, `content type must be application/json, got "text/plain"`},
 		{"json with charset", drill, `{"to":"backup","for":"10m","reason":"r"}`, "application/json; charset=utf-8", 200, ""},
 		{"empty", drill, ``, "application/json", 400, "body is empty; want a JSON object"},

@@ -3,12 +3,13 @@
 // /metrics and the embedded dashboard at /.
 //
 // The API holds no state of its own. It reads and acts through a Backend,
-// which the running controller (package runtime) implements; tests use a
+// which the running controller (package controller/runner) implements; tests use a
 // fake Backend.
 package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 
@@ -34,9 +35,23 @@ type Service struct {
 type Override struct {
 	Kind   string    `json:"kind"` // drill | pin
 	To     string    `json:"to"`
-	Until  time.Time `json:"until,omitzero"`
+	Until  time.Time `json:"until"` // null for a pin until released
 	Reason string    `json:"reason"`
 	By     string    `json:"by"`
+}
+
+// MarshalJSON writes until as null when the override has no end (a pin
+// until released), so the key is always there.
+func (o Override) MarshalJSON() ([]byte, error) {
+	type plain Override
+	var until *time.Time
+	if !o.Until.IsZero() {
+		until = &o.Until
+	}
+	return json.Marshal(struct {
+		plain
+		Until *time.Time `json:"until"`
+	}{plain(o), until})
 }
 
 // Target is one target's health.

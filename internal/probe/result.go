@@ -60,8 +60,8 @@ type Result struct {
 	Time      time.Time `json:"time"` // when the probe started
 	OK        bool      `json:"ok"`
 	Class     Class     `json:"class"`
-	Status    int       `json:"status,omitempty"`
+	Status    int       `json:"status"`     // 0 when no HTTP answer came
 	LatencyMs float64   `json:"latency_ms"` // total
 	Phases    Phases    `json:"phases"`
-	Error     string    `json:"error,omitempty"`
+	Error     string    `json:"error"`
 }
