@@ -107,6 +107,7 @@ token. In another terminal:
 		RunE:  runLabFault,
 	}
 	fault.Flags().StringArray("vantage", nil, "limit the fault to this vantage (repeatable)")
+	fault.Flags().String("data", "", "the lab's data directory, where its operator.token is (default: the running lab's)")
 	var cf clientFlags
 	cf.register(fault)
 	cmd.AddCommand(fault)
@@ -169,6 +170,8 @@ func runLab(ctx context.Context, o labOptions) error {
 	})
 	defer wg.Wait()
 
+	removeCurrent := func() {}
+	defer func() { removeCurrent() }()
 	err = runController(ctx, controllerOptions{
 		Config: cfg,
 		Logger: o.logger,
@@ -180,6 +183,12 @@ func runLab(ctx context.Context, o labOptions) error {
 			}
 			base := scheme + "://" + addr
 			startLabAgents(ctx, &wg, base, agentToken, o.logger)
+			// Tell `failover lab fault` where this lab is.
+			if remove, err := writeLabCurrent(labCurrent{DataDir: dir, Server: base}); err != nil {
+				o.logger.Warn("lab fault will need --data or --token-file", "err", err)
+			} else {
+				removeCurrent = remove
+			}
 			startLabTraffic(ctx, &wg, base, trafficToken, edges, o.logger)
 			printLabBanner(o.out, base, cfg, tokenFile)
 		},

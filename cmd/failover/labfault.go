@@ -1,11 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 
@@ -40,9 +37,16 @@ func runLabFault(cmd *cobra.Command, args []string) error {
 	if err != nil {
 		return exitWith(exitUsage, fmt.Errorf("lab fault: %w", err))
 	}
-	tok, err := labToken(tokenFile, os.Getenv)
+	dataDir, _ := flags.GetString("data") // absent on an older command tree
+	cur, running := readLabCurrent()
+	tok, err := labToken(tokenFile, dataDir, os.Getenv)
 	if err != nil {
 		return fmt.Errorf("lab fault: %w", err)
+	}
+	// The running lab's API, unless --server (or FAILOVER_SERVER) says.
+	if f := flags.Lookup("server"); f != nil && !f.Changed && os.Getenv("FAILOVER_SERVER") == "" && running && cur.Server != "" &&
+		(dataDir == "" || dataDir == cur.DataDir) {
+		server = cur.Server
 	}
 	c, err := client.New(client.Options{Servers: strings.Split(server, ","), Token: tok})
 	if err != nil {
@@ -67,20 +71,22 @@ func runLabFault(cmd *cobra.Command, args []string) error {
 }
 
 // labToken finds the token for `lab fault`: the file given, else
-// FAILOVER_TOKEN, else operator.token in the lab's default data directory.
-func labToken(file string, getenv func(string) string) (string, error) {
+// FAILOVER_TOKEN, else operator.token in --data's directory, else in the
+// running lab's (lab.current.json), else in the default data directory.
+func labToken(file, dataDir string, getenv func(string) string) (string, error) {
 	tok, err := client.ResolveToken(file, getenv)
 	if err != nil || tok != "" {
 		return tok, err
+	}
+	if dataDir != "" {
+		return labTokenIn(dataDir)
+	}
+	if cur, ok := readLabCurrent(); ok {
+		return labTokenIn(cur.DataDir)
 	}
 	dir, err := client.DefaultLabDataDir()
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, client.LabTokenFile)
-	tok, err = client.ReadTokenFile(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return "", fmt.Errorf("no operator token in %s (is the lab running with its default --data?): give --token-file or set %s", path, client.TokenEnv)
-	}
-	return tok, err
+	return labTokenIn(dir)
 }
