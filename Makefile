@@ -18,7 +18,7 @@ LDFLAGS    := -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 # Debian packages the tests need, as command:package pairs. `make deps`
 # installs the missing ones with apt-get (as root). With CI=true a missing
 # tool is a failure, never a skip.
-APT_TOOLS  ?= named:bind9 knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils chromium:chromium
+APT_TOOLS  ?= named:bind9 knotd:knot dig:bind9-dnsutils kdig:knot-dnsutils chromium:chromium prometheus:prometheus promtool:prometheus
 
 .PHONY: all build test deps fmt-check vet staticcheck unit fuzz bench-probe sim-report clean
 
@@ -43,8 +43,10 @@ vet:
 staticcheck:
 	$(GOBIN)/staticcheck ./...
 
+# AWS_EC2_METADATA_DISABLED: tests never ask the EC2 metadata service (a
+# link-local address) for credentials.
 unit:
-	$(GO) test -race -timeout 12m ./...
+	AWS_EC2_METADATA_DISABLED=true $(GO) test -race -timeout 12m ./...
 
 fuzz:
 	@FUZZTIME=$(FUZZTIME) scripts/fuzz.sh

@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/aws/smithy-go/logging"
 	"log/slog"
 	"strings"
 	"time"
@@ -144,7 +145,7 @@ func New(ctx context.Context, o Options) (*Provider, error) {
 		cfg = o.AWSConfig.Copy()
 	} else {
 		var err error
-		cfg, err = config.LoadDefaultConfig(ctx, config.WithRegion(region))
+		cfg, err = config.LoadDefaultConfig(ctx, config.WithRegion(region), config.WithLogger(sdkLogger{o.Logger}))
 		if err != nil {
 			return nil, fmt.Errorf("route53: provider %q: aws config: %w", o.Name, err)
 		}
@@ -375,4 +376,16 @@ func (p *Provider) waitForInsync(ctx context.Context, id string) error {
 			return nil
 		}
 	}
+}
+
+// sdkLogger sends the AWS SDK's own log lines (for example about the
+// credential chain) to the provider's slog logger at debug level, instead of
+// the SDK's default of standard error.
+type sdkLogger struct{ log *slog.Logger }
+
+func (l sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	if l.log == nil {
+		return
+	}
+	l.log.Debug("aws sdk: "+fmt.Sprintf(format, v...), "classification", string(c))
 }
