@@ -92,7 +92,9 @@ func (r *Runner) startApply(ctx context.Context, s *service, a controller.SetRou
 		// backstop above it.
 		actx, cancel := context.WithTimeout(ctx, max(r.opts.ApplyTimeout, 2*pe.cfg.Timeout))
 		start := time.Now()
-		err := pe.p.Apply(actx, dsvc, publish, dnsswitch.ApplyOptions{Generation: gen})
+		err := safely("apply", func() error {
+			return pe.p.Apply(actx, dsvc, publish, dnsswitch.ApplyOptions{Generation: gen})
+		})
 		took := time.Since(start)
 		var readBack dnsswitch.Routing
 		if err != nil && ctx.Err() == nil {
@@ -220,4 +222,16 @@ func (r *Runner) stopServer(pe *provEntry) {
 	r.mu.Lock()
 	pe.running = false
 	r.mu.Unlock()
+}
+
+// safely calls f and turns a panic in it (a provider or SDK bug) into an
+// error, so that the write is reported as a hard failure like any other and
+// the engine retries it, instead of the service waiting forever.
+func safely(what string, f func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%s: internal error in the provider: %v", what, p)
+		}
+	}()
+	return f()
 }

@@ -166,10 +166,16 @@ type testProvider struct {
 	applies  atomic.Int32
 	failNext atomic.Int32 // fail this many writes
 	failWith error
+	// panicNext makes this many writes panic, as a buggy SDK might.
+	panicNext atomic.Int32
 }
 
 func (p *testProvider) Apply(ctx context.Context, svc dnsswitch.Service, r dnsswitch.Routing, o dnsswitch.ApplyOptions) error {
 	p.applies.Add(1)
+	if p.panicNext.Load() > 0 {
+		p.panicNext.Add(-1)
+		panic("provider bug")
+	}
 	if p.failNext.Load() > 0 {
 		p.failNext.Add(-1)
 		return p.failWith

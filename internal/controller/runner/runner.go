@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -336,7 +337,9 @@ func (r *Runner) kickLoop() {
 }
 
 // goTracked runs f in a goroutine that Run waits for, counted as in flight
-// until f returns. Callers hold r.mu.
+// until f returns. Callers hold r.mu. A panic in f (a provider's SDK, a
+// hook) is logged with its stack and does not take the controller down: the
+// engine's own bounds (DNS retry, max_wait) cover the report that never comes.
 func (r *Runner) goTracked(f func()) {
 	r.inflight++
 	r.wg.Add(1)
@@ -346,6 +349,12 @@ func (r *Runner) goTracked(f func()) {
 			r.mu.Lock()
 			r.inflight--
 			r.mu.Unlock()
+		}()
+		defer func() {
+			if p := recover(); p != nil {
+				r.log.Error("internal error in a background action; the controller goes on",
+					"panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			}
 		}()
 		f()
 	}()

@@ -526,6 +526,33 @@ func TestDNSFailureIsAnEventAndRetried(t *testing.T) {
 	}
 }
 
+// A provider that panics on a write does not take the controller down: the
+// write is a hard failure, an event, and the engine's retry gets through.
+func TestProviderPanicIsAFailedWrite(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	h.bringUp()
+	p := h.prov.Load()
+	p.panicNext.Store(1)
+	h.fault("primary", vantages...)
+	h.rounds(3)
+	for i := 0; i < 10 && h.service().Routing["backup"] != 100; i++ {
+		h.round()
+	}
+	if s := h.service(); s.State != "failed_over" || s.Routing["backup"] != 100 {
+		t.Fatalf("state %s routing %v\n%s", s.State, s.Routing, describe(h.events()))
+	}
+	var found bool
+	for _, e := range h.events() {
+		if e.Type == store.TypeDNS && strings.Contains(e.Message, "internal error in the provider: provider bug") {
+			found = true
+		}
+	}
+	if !found {
+		t.Fatalf("no event for the panic\n%s", describe(h.events()))
+	}
+}
+
 func TestSlowSubscriberIsDropped(t *testing.T) {
 	h := newHarness(t)
 	h.opts = func(o *Options) { o.SubscriberBuffer = 4 }
