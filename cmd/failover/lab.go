@@ -10,9 +10,11 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -209,7 +211,9 @@ func labConfig(o labOptions, dir string) (*config.Config, error) {
 		}
 		data = b
 	}
-	cfg, problems, err := config.Parse(data, config.Options{})
+	// Warnings of this first parse (token files under ./data) are moot:
+	// the paths are replaced below and everything is validated again.
+	cfg, _, err := config.Parse(data, config.Options{})
 	if err != nil {
 		var verr *config.ValidationError
 		if errors.As(err, &verr) {
@@ -217,7 +221,6 @@ func labConfig(o labOptions, dir string) (*config.Config, error) {
 		}
 		return nil, fmt.Errorf("lab config: %w", err)
 	}
-	_ = problems // warnings of the unpatched config (token paths) are moot
 	cfg.Controller.DataDir = dir
 	cfg.Controller.Listen = o.http
 	for i := range cfg.Auth.Tokens {
@@ -245,7 +248,7 @@ func labConfig(o labOptions, dir string) (*config.Config, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, fmt.Errorf("lab config: %s", errs[0])
+		return nil, fmt.Errorf("lab config: %s", strings.Join(errs, "; "))
 	}
 	return cfg, nil
 }
@@ -366,7 +369,8 @@ func printLabBanner(w io.Writer, base string, cfg *config.Config, tokenFile stri
 	}
 	fmt.Fprintf(w, "failover lab is running\n")
 	fmt.Fprintf(w, "  dashboard  %s/\n", base)
-	fmt.Fprintf(w, "  dns        %s  (dig @%s -p %s www.lab.test)\n", dns, hostOf(dns), portOf(dns))
+	host, port, _ := net.SplitHostPort(dns)
+	fmt.Fprintf(w, "  dns        %s  (dig @%s -p %s www.lab.test)\n", dns, host, port)
 	fmt.Fprintf(w, "  token      %s\n", tokenFile)
 	fmt.Fprintf(w, "  edges      primary %s:%d, backup %s:%d, origin %s:%d\n",
 		lab.DefaultAddrs[lab.Primary], lab.DefaultPort, lab.DefaultAddrs[lab.Backup], lab.DefaultPort,
@@ -376,24 +380,6 @@ func printLabBanner(w io.Writer, base string, cfg *config.Config, tokenFile stri
 	fmt.Fprintf(w, "  traffic    %d in-flight requests on the origin at 100%% of its weight (capacity %d; %d once scaled)\n",
 		labPeakOriginLoad, lab.DefaultOriginCapacity, lab.DefaultScaleFactor*lab.DefaultOriginCapacity)
 	fmt.Fprintf(w, "try: failover lab fault primary down; failover status; failover lab fault primary ok\n")
-}
-
-func hostOf(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			return addr[:i]
-		}
-	}
-	return addr
-}
-
-func portOf(addr string) string {
-	for i := len(addr) - 1; i >= 0; i-- {
-		if addr[i] == ':' {
-			return addr[i+1:]
-		}
-	}
-	return ""
 }
 
 // ensureSecretFile returns the secret in path, first writing a new one made
