@@ -86,6 +86,7 @@ func (r *Runner) reload(cfg *config.Config) error {
 		}
 	}
 	r.cfg = cfg
+	r.initSeries(cfg)
 	r.provs = b.provs
 	r.hooks = b.hooks
 	r.jobs = b.jobs

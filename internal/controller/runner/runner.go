@@ -15,6 +15,7 @@ import (
 	"github.com/failoverhq/failover/internal/controller"
 	"github.com/failoverhq/failover/internal/dnsswitch"
 	"github.com/failoverhq/failover/internal/dnsswitch/providers"
+	"github.com/failoverhq/failover/internal/hooks"
 	"github.com/failoverhq/failover/internal/metrics"
 	"github.com/failoverhq/failover/internal/probe"
 	"github.com/failoverhq/failover/internal/store"
@@ -211,6 +212,7 @@ func New(cfg *config.Config, opts Options) (*Runner, error) {
 		return nil, err
 	}
 	r.cfg = cfg
+	r.initSeries(cfg)
 	r.provs = b.provs
 	r.hooks = b.hooks
 	r.jobs = b.jobs
@@ -333,6 +335,22 @@ func (r *Runner) kickLoop() {
 	select {
 	case r.kick <- struct{}{}:
 	default:
+	}
+}
+
+// initSeries creates the counters that alerts watch at 0 for every configured
+// provider and hook, so that Prometheus's increase() sees their first error
+// (a series that appears with its first event has no earlier sample).
+func (r *Runner) initSeries(cfg *config.Config) {
+	for _, p := range cfg.DNS.Providers {
+		for _, res := range []string{dnsOK, dnsRetryable, dnsVerify, dnsError} {
+			r.m.DNSChanges.WithLabelValues(p.Name, res)
+		}
+	}
+	for _, h := range cfg.Hooks {
+		for _, res := range []string{hooks.ResultOK, hooks.ResultTimeout, hooks.ResultError} {
+			r.m.HookRuns.WithLabelValues(h.Name, res)
+		}
 	}
 }
 

@@ -635,3 +635,41 @@ func TestReadinessWaitsForProvider(t *testing.T) {
 		t.Fatalf("resumed with routing %v, want what DNS holds", s.Routing)
 	}
 }
+
+// The counters alerts watch exist at 0 from the start, for every provider and
+// hook, so that increase() sees the first error.
+func TestAlertedCountersStartAtZero(t *testing.T) {
+	h := newHarness(t)
+	h.start()
+	mfs, err := h.m.Registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		`failover_dns_changes_total{provider="edge",result="error"}`:     false,
+		`failover_dns_changes_total{provider="edge",result="retryable"}`: false,
+	}
+	for _, hk := range h.cfg.Hooks {
+		want[`failover_hook_runs_total{hook="`+hk.Name+`",result="error"}`] = false
+	}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			key := mf.GetName() + "{"
+			for i, l := range m.GetLabel() {
+				if i > 0 {
+					key += ","
+				}
+				key += l.GetName() + `="` + l.GetValue() + `"`
+			}
+			key += "}"
+			if _, ok := want[key]; ok {
+				want[key] = true
+			}
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("%s is not exposed at start", k)
+		}
+	}
+}
