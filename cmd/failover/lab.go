@@ -10,6 +10,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -229,7 +230,8 @@ func labConfig(o labOptions, dir string) (*config.Config, error) {
 		}
 	}
 	for _, lt := range []config.Token{
-		{Name: labAgentTokenName, Role: "agent", TokenFile: filepath.Join(dir, labAgentTokenFile)},
+		{Name: labAgentTokenName, Role: "agent", TokenFile: filepath.Join(dir, labAgentTokenFile),
+			Vantages: slices.Sorted(maps.Keys(lab.DefaultVantages))},
 		{Name: labTrafficTokenName, Role: "viewer", TokenFile: filepath.Join(dir, labTrafficTokenFile)},
 	} {
 		if !slices.ContainsFunc(cfg.Auth.Tokens, func(t config.Token) bool { return t.Name == lt.Name }) {

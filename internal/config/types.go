@@ -77,6 +77,10 @@ type Token struct {
 	Role      string `yaml:"role"` // viewer | operator | agent
 	TokenEnv  string `yaml:"token_env"`
 	TokenFile string `yaml:"token_file"`
+	// Vantages, for an agent token, are the only vantage names it may post
+	// results as; empty allows any. Binding each agent's token to its
+	// vantages keeps one leaked token from faking a quorum.
+	Vantages []string `yaml:"vantages"`
 }
 
 // Secret returns where the token's secret lives.

@@ -200,6 +200,9 @@ func (v *validator) controller(p fieldPath) {
 	v.intRange(rp.field("max_events"), r.MaxEvents, 1, maxRetentionCount)
 }
 
+// maxTokenVantages bounds the vantages one agent token may post as.
+const maxTokenVantages = 64
+
 func (v *validator) auth(p fieldPath) {
 	tp := p.field("tokens")
 	v.limit(tp, "tokens", len(v.c.Auth.Tokens), MaxTokens)
@@ -210,6 +213,13 @@ func (v *validator) auth(p fieldPath) {
 		v.unique(ip.field("name"), "token", t.Name, i, seen, "auth.tokens")
 		v.oneOf(ip.field("role"), t.Role, tokenRoles)
 		v.secret(ip, "token_env", "token_file", t.Secret(), nil)
+		if len(t.Vantages) > 0 && t.Role != "agent" {
+			v.errorf(ip.field("vantages"), "only an agent token posts results as vantages, this token's role is %s", t.Role)
+		}
+		v.limit(ip.field("vantages"), "vantages", len(t.Vantages), maxTokenVantages)
+		for j, vn := range t.Vantages {
+			v.name(ip.field("vantages").index(j), vn)
+		}
 	}
 }
 

@@ -21,7 +21,7 @@ import (
 // results, a bad vantage name), or of which nothing was accepted for a reason
 // that is the sender's fault (invalid, unknown_target, future), is also an
 // error wrapping api.ErrInvalid.
-func (r *Runner) SubmitResults(_ context.Context, batch api.ResultsBatch, _ api.Actor) (api.ResultsAck, error) {
+func (r *Runner) SubmitResults(_ context.Context, batch api.ResultsBatch, by api.Actor) (api.ResultsAck, error) {
 	if len(batch.Results) > MaxBatch {
 		r.drop(DropInvalid, len(batch.Results))
 		return api.ResultsAck{Rejected: map[string]int{DropInvalid: len(batch.Results)}},
@@ -32,6 +32,11 @@ func (r *Runner) SubmitResults(_ context.Context, batch api.ResultsBatch, _ api.
 		return api.ResultsAck{Rejected: map[string]int{DropInvalid: len(batch.Results)}},
 			fmt.Errorf("%w: vantage %q is not a valid name", api.ErrInvalid, batch.Vantage)
 	}
+	if !r.mayPostAs(by, batch.Vantage) {
+		r.drop(DropForbidden, len(batch.Results))
+		return api.ResultsAck{Rejected: map[string]int{DropForbidden: len(batch.Results)}},
+			fmt.Errorf("%w: token %s may not post results as vantage %s", api.ErrForbidden, by.Name, batch.Vantage)
+	}
 	ack := r.ingest(batch.Vantage, batch.Results)
 	if ack.Accepted == 0 && len(batch.Results) > 0 {
 		for _, reason := range []string{DropInvalid, DropUnknownTarget, DropFuture} {
@@ -41,6 +46,23 @@ func (r *Runner) SubmitResults(_ context.Context, batch api.ResultsBatch, _ api.
 		}
 	}
 	return ack, nil
+}
+
+// mayPostAs reports whether the token by may post results as vantage: any
+// vantage unless the config binds the token to a list (auth.tokens[].vantages).
+// A caller with no token name (in-process) may post as any.
+func (r *Runner) mayPostAs(by api.Actor, vantage string) bool {
+	if by.Name == "" {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range r.cfg.Auth.Tokens {
+		if t.Name == by.Name {
+			return len(t.Vantages) == 0 || slices.Contains(t.Vantages, vantage)
+		}
+	}
+	return true
 }
 
 func (r *Runner) drop(reason string, n int) {

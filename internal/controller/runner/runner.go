@@ -64,9 +64,12 @@ const (
 	DropStale         = "stale"
 	DropReplay        = "replay"
 	DropInvalid       = "invalid"
+	// DropForbidden: an agent token bound to some vantages (auth.tokens[].vantages)
+	// posted as another one.
+	DropForbidden = "forbidden_vantage"
 )
 
-var dropReasons = []string{DropUnknownTarget, DropFuture, DropStale, DropReplay, DropInvalid}
+var dropReasons = []string{DropUnknownTarget, DropFuture, DropStale, DropReplay, DropInvalid, DropForbidden}
 
 // Options configure a Runner. Store is required.
 type Options struct {

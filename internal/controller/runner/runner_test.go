@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/failoverhq/failover/internal/api"
+	"github.com/failoverhq/failover/internal/config"
 	"github.com/failoverhq/failover/internal/controller"
 	"github.com/failoverhq/failover/internal/dnsswitch"
 	"github.com/failoverhq/failover/internal/dnsswitch/providers"
@@ -671,5 +672,33 @@ func TestAlertedCountersStartAtZero(t *testing.T) {
 		if !seen {
 			t.Errorf("%s is not exposed at start", k)
 		}
+	}
+}
+
+// An agent token bound to vantages (auth.tokens[].vantages) may post only as
+// those: one leaked token cannot fake a quorum.
+func TestTokenBoundToVantages(t *testing.T) {
+	h := newHarness(t)
+	h.cfg.Auth.Tokens = append(h.cfg.Auth.Tokens,
+		config.Token{Name: "eu-agent", Role: config.RoleAgent, TokenEnv: "EU_AGENT_TOKEN", Vantages: []string{"a"}})
+	h.start()
+	now := h.clk.Now()
+	res := probe.Result{Service: "www", Target: "primary", Time: now, OK: true, Class: probe.ClassOK}
+	eu := api.Actor{Name: "eu-agent", Role: config.RoleAgent}
+	_, err := h.r.SubmitResults(context.Background(), api.ResultsBatch{Vantage: "b", Results: []probe.Result{res}}, eu)
+	if !errors.Is(err, api.ErrForbidden) {
+		t.Fatalf("posting as another vantage: err %v, want ErrForbidden", err)
+	}
+	if got := testutil.ToFloat64(h.m.ResultsDropped.WithLabelValues(DropForbidden)); got != 1 {
+		t.Errorf("results_dropped{forbidden_vantage} = %v, want 1", got)
+	}
+	ack, err := h.r.SubmitResults(context.Background(), api.ResultsBatch{Vantage: "a", Results: []probe.Result{res}}, eu)
+	if err != nil || ack.Accepted != 1 {
+		t.Fatalf("posting as its own vantage: %+v, %v", ack, err)
+	}
+	// A token with no list may post as any vantage.
+	ack, err = h.r.SubmitResults(context.Background(), api.ResultsBatch{Vantage: "c", Results: []probe.Result{res}}, api.Actor{Name: "other", Role: config.RoleAgent})
+	if err != nil || ack.Accepted != 1 {
+		t.Fatalf("unbound token: %+v, %v", ack, err)
 	}
 }
