@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -494,12 +495,15 @@ func testLogger(t *testing.T) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// listenOn returns a listener on ip:0, skipping the test when the address
-// cannot be bound.
+// listenOn returns a listener on ip:0. Where the address cannot be bound
+// the test is skipped, except in CI, where that is a failure.
 func listenOn(t *testing.T, ip string) net.Listener {
 	t.Helper()
 	ln, err := net.Listen("tcp", ip+":0")
 	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("cannot bind %s: %v", ip, err)
+		}
 		t.Skipf("cannot bind %s: %v", ip, err)
 	}
 	return ln
