@@ -2,16 +2,21 @@ package main
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/failoverhq/failover/internal/config"
 	"github.com/failoverhq/failover/internal/dnsswitch"
 	"github.com/failoverhq/failover/internal/dnsswitch/providers"
+	"github.com/failoverhq/failover/internal/store"
 	"github.com/spf13/cobra"
 )
 
@@ -22,8 +27,9 @@ func newPlanCmd() *cobra.Command {
 		Use:   "plan --config FILE",
 		Short: "Read every service's records and print what would change (exit 2 when something would)",
 		Long: `Read-only. Read every service's actual records from its provider and print what
-would change to reach the desired routing: all weight on the primary, which is
-what a controller with every target healthy publishes.
+would change to reach the desired routing: the controller's last decision, as
+stored in controller.data_dir, or the steady state (all weight on the primary)
+when there is none or a running controller holds the store.
 
 Exit 0 when nothing would change, 2 when something would, 1 on error (a
 service whose records cannot be read, or that holds records matching no
@@ -73,6 +79,8 @@ func runPlan(ctx context.Context, w io.Writer, cfg *config.Config, timeout time.
 		}
 		built[p.Name] = prov
 	}
+	stored, source := storedDesired(cfg.Controller.DataDir)
+	fmt.Fprintf(w, "desired routing: %s\n", source)
 	for _, s := range cfg.Services {
 		prov := built[s.Provider]
 		fmt.Fprintf(w, "%s %s (provider %s, %s)\n", s.Name, s.Record, s.Provider, kinds[s.Provider])
@@ -90,10 +98,13 @@ func runPlan(ctx context.Context, w io.Writer, cfg *config.Config, timeout time.
 			failed++
 			continue
 		}
-		desired := dnsswitch.Routing{}
-		for _, t := range s.Targets {
-			if t.Role == config.RolePrimary {
-				desired[t.Name] = 100
+		desired, ok := stored[s.Name]
+		if !ok || !validDesired(desired, s) {
+			desired = dnsswitch.Routing{}
+			for _, t := range s.Targets {
+				if t.Role == config.RolePrimary {
+					desired[t.Name] = 100
+				}
 			}
 		}
 		p := dnsswitch.ComputePlan(s.Provider, prov.Capabilities(), svc, actual, desired)
@@ -135,4 +146,54 @@ func formatRouting(r dnsswitch.Routing, order []string) string {
 		s += fmt.Sprintf("%s=%d", name, r[name])
 	}
 	return s
+}
+
+// storedDesired reads every service's desired routing from the controller's
+// store in dataDir, and says where the desired routing comes from. plan stays
+// read-only: a data dir with no store is not given one, and a store locked by
+// a running controller is not waited for; then the steady state (all weight
+// on the primary) is the desired routing.
+func storedDesired(dataDir string) (map[string]dnsswitch.Routing, string) {
+	const steady = "the steady state, all weight on the primary"
+	if dataDir == "" {
+		return nil, steady + " (no data dir)"
+	}
+	if _, err := os.Stat(filepath.Join(dataDir, store.FileName)); err != nil {
+		return nil, steady + " (no stored state in " + dataDir + ")"
+	}
+	st, err := store.Open(dataDir, store.Options{LockTimeout: 200 * time.Millisecond})
+	if errors.Is(err, store.ErrLocked) {
+		return nil, steady + " (a running controller holds the store; `failover status` shows its routing)"
+	}
+	if err != nil {
+		return nil, fmt.Sprintf("%s (the store cannot be read: %v)", steady, err)
+	}
+	defer st.Close()
+	raw, err := st.LoadAllStates()
+	if err != nil {
+		return nil, fmt.Sprintf("%s (the stored states cannot be read: %v)", steady, err)
+	}
+	out := make(map[string]dnsswitch.Routing, len(raw))
+	for name, b := range raw {
+		var s struct {
+			Routing dnsswitch.Routing `json:"routing"`
+		}
+		if json.Unmarshal(b, &s) == nil && len(s.Routing) > 0 {
+			out[name] = s.Routing
+		}
+	}
+	return out, "the controller's stored decisions in " + dataDir
+}
+
+// validDesired reports whether r is a routing of svc's targets summing to 100.
+func validDesired(r dnsswitch.Routing, svc config.Service) bool {
+	if r.Sum() != 100 {
+		return false
+	}
+	for name := range r {
+		if !slices.ContainsFunc(svc.Targets, func(t config.Target) bool { return t.Name == name }) {
+			return false
+		}
+	}
+	return true
 }

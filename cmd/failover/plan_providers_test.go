@@ -14,6 +14,7 @@ import (
 	"github.com/failoverhq/failover/internal/dnsswitch/cloudflare/cffake"
 	"github.com/failoverhq/failover/internal/dnsswitch/providers"
 	"github.com/failoverhq/failover/internal/dnsswitch/rfc2136/dnstest"
+	"github.com/failoverhq/failover/internal/store"
 )
 
 // rewriteConfig copies an example config into a temp dir with each old
@@ -435,4 +436,38 @@ func TestPlanLab(t *testing.T) {
 	}
 	wantLines(t, out, header+"\n  actual:  primary=25 backup=75 origin=0\n  desired: primary=100 backup=0 origin=0\n"+
 		"  ~ primary: 25 -> 100\n  ~ backup: 75 -> 0\n")
+}
+
+// plan compares with the controller's stored decision when there is one, and
+// falls back to the steady state, saying so, when a running controller holds
+// the store.
+func TestPlanStoredDesired(t *testing.T) {
+	dataDir := t.TempDir()
+	path := rewriteConfig(t, "../../config/lab.yaml", "  data_dir: ./data/lab\n", "  data_dir: "+dataDir+"\n")
+	cfg, provs := buildProviders(t, path, providers.Options{DataDir: dataDir})
+	www := serviceNamed(t, cfg, "www")
+	mustApply(t, provs["edge"], www, dnsswitch.Routing{"backup": 100})
+
+	st, err := store.Open(dataDir, store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SaveState("www", []byte(`{"state":"failed_over","routing":{"primary":0,"backup":100,"origin":0}}`)); err != nil {
+		t.Fatal(err)
+	}
+	// While the store is held (a running controller), plan does not wait
+	// for it and compares with the steady state.
+	code, out, errs := run(t, "plan", "--config", path)
+	if code != 2 || !strings.Contains(out, "a running controller holds the store") || !strings.Contains(out, "~ backup: 100 -> 0") {
+		t.Fatalf("locked store: exit %d\n%s%s", code, out, errs)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// The stored decision is failed over to the backup, as published.
+	code, out, errs = run(t, "plan", "--config", path)
+	if code != 0 || !strings.Contains(out, "desired routing: the controller's stored decisions in "+dataDir) ||
+		!strings.Contains(out, "  desired: primary=0 backup=100 origin=0\n  no change\n") {
+		t.Fatalf("stored decision: exit %d, want 0\n%s%s", code, out, errs)
+	}
 }
