@@ -10,165 +10,37 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+
+	"github.com/failoverhq/failover/internal/browsertest"
 )
 
-// dashChromium finds Debian's chromium. Without it the test fails under
-// CI=true and is skipped otherwise.
-func dashChromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "chromium is not installed; install it with: apt-get install -y chromium (make deps does)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+// dashTab is a headless Chromium tab (package browsertest) on the lab's
+// dashboard.
+type dashTab struct{ *browsertest.Page }
 
-// dashArtifacts is where screenshots go: $FAILOVER_ARTIFACTS, or a
-// temporary directory.
-func dashArtifacts(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("FAILOVER_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// dashTab is one tab of a headless Chromium, with the URLs it requested
-// and the errors it logged.
-type dashTab struct {
-	ctx       context.Context
-	artifacts string
-
-	mu       sync.Mutex
-	requests []string
-	problems []string
-}
-
-// newDashTab starts a headless Chromium with a fresh profile; ctx bounds
-// everything the tab does.
+// newDashTab starts a headless Chromium with a fresh profile that records
+// what its tab does; ctx bounds everything the tab does.
 func newDashTab(t *testing.T, ctx context.Context) *dashTab {
 	t.Helper()
-	exe := dashChromium(t)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1100),
-	)
-	tabCtx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	tb := &dashTab{ctx: tabCtx, artifacts: dashArtifacts(t)}
-	if err := chromedp.Do(tabCtx); err != nil { // starts the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	err := chromedp.Listen(tabCtx, func(ev any) {
-		tb.mu.Lock()
-		defer tb.mu.Unlock()
-		switch ev := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			tb.requests = append(tb.requests, ev.Request.URL)
-		case *runtime.EventExceptionThrown:
-			desc := ""
-			if ev.ExceptionDetails.Exception != nil {
-				desc = ev.ExceptionDetails.Exception.Description
-			}
-			tb.problems = append(tb.problems, "exception: "+ev.ExceptionDetails.Text+" "+desc)
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError {
-				tb.problems = append(tb.problems, "console.error")
-			}
-		case *log.EventEntryAdded:
-			if ev.Entry.Level == log.EntryLevelError && ev.Entry.Source != log.EntrySourceNetwork {
-				tb.problems = append(tb.problems, fmt.Sprintf("log %s: %s", ev.Entry.Source, ev.Entry.Text))
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tb
-}
-
-func (b *dashTab) problemList() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.problems)
-}
-
-// waitUntil polls a JavaScript predicate in the page until it is true or
-// d passes. On a timeout it saves a screenshot and fails with the page's
-// text.
-func (b *dashTab) waitUntil(t *testing.T, what string, d time.Duration, predicate string) time.Duration {
-	t.Helper()
-	start := time.Now()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](predicate,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(d)))
-	if err != nil {
-		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
-		b.screenshot(t, "lab-dashboard-failure-"+strings.ReplaceAll(what, " ", "-")+".png")
-		t.Fatalf("waiting %s for %s: %v\npage text:\n%s\nproblems: %v", d, what, err, text, b.problemList())
-	}
-	return time.Since(start)
+	tab := browsertest.Launch(t, ctx)
+	return &dashTab{browsertest.Watch(t, tab, browsertest.ArtifactsDir(t))}
 }
 
 func (b *dashTab) eval(t *testing.T, expr string, out any) {
 	t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`JSON.stringify(`+expr+`)`))
+	s, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`JSON.stringify(`+expr+`)`))
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", expr, err)
 	}
 	if err := json.Unmarshal([]byte(s), out); err != nil {
 		t.Fatalf("evaluate %s: %v (%s)", expr, err, s)
 	}
-}
-
-func (b *dashTab) screenshot(t *testing.T, name string) string {
-	t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Errorf("screenshot: %v", err)
-		return ""
-	}
-	path := filepath.Join(b.artifacts, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return ""
-	}
-	t.Logf("screenshot: %s", path)
-	return path
 }
 
 // dashJS quotes s as a JavaScript string.
@@ -221,7 +93,7 @@ func TestLabDashboard(t *testing.T) {
 	vantages := []string{"lab-a", "lab-b", "lab-c"}
 
 	// 1. The page shows www healthy on the primary.
-	if err := chromedp.Do(b.ctx, chromedp.Navigate(origin+"/")); err != nil {
+	if err := chromedp.Do(b.Ctx, chromedp.Navigate(origin+"/")); err != nil {
 		t.Fatalf("load %s: %v", origin, err)
 	}
 	healthy := []string{
@@ -235,9 +107,9 @@ func TestLabDashboard(t *testing.T) {
 		healthy = append(healthy, fmt.Sprintf(`(document.querySelector(%s) || {dataset: {}}).dataset.class === 'ok'`,
 			dashJS(www+`[data-cell="primary/`+v+`"]`)))
 	}
-	took := b.waitUntil(t, "the healthy lab", 30*time.Second, dashAll(healthy...))
+	took := b.WaitFor(t, "the healthy lab", 30*time.Second, dashAll(healthy...))
 	t.Logf("page shows www healthy on primary 100 after %s", took.Round(10*time.Millisecond))
-	if _, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](dashRecorder)); err != nil {
+	if _, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](dashRecorder)); err != nil {
 		t.Fatalf("install the recorder: %v", err)
 	}
 
@@ -258,7 +130,7 @@ func TestLabDashboard(t *testing.T) {
 			dashJS(www+`[data-cell="primary/`+v+`"]`)))
 	}
 	// fall × interval + warm-up max_wait + 1 s, with room for the stream.
-	b.waitUntil(t, "the failover", 20*time.Second, dashAll(failed...))
+	b.WaitFor(t, "the failover", 20*time.Second, dashAll(failed...))
 	t.Logf("fault to page showing backup 100, failed_over, primary refused: %s", time.Since(start).Round(10*time.Millisecond))
 
 	var page struct {
@@ -296,7 +168,7 @@ func TestLabDashboard(t *testing.T) {
 	if !slices.ContainsFunc(page.Events, func(e string) bool { return strings.Contains(e, "→ failed_over") }) {
 		t.Errorf("the events list lacks the move to failed_over:\n%s", strings.Join(page.Events, "\n"))
 	}
-	shot := b.screenshot(t, "lab-dashboard-failed-over.png")
+	shot := b.Screenshot(t, "lab-dashboard-failed-over.png")
 	if fi, err := os.Stat(shot); err != nil || fi.Size() < 10_000 {
 		t.Errorf("screenshot %s: %v (too small?)", shot, err)
 	}
@@ -308,7 +180,7 @@ func TestLabDashboard(t *testing.T) {
 	start = time.Now()
 	lp.cli(t, "lab", "fault", "primary", "ok")
 	// recover_after 5 s + rise, then steps 25, 50, 100 held 3 s each.
-	b.waitUntil(t, "the return to the primary", 60*time.Second, dashAll(
+	b.WaitFor(t, "the return to the primary", 60*time.Second, dashAll(
 		dashText(www+".state", "healthy"),
 		dashText(www+`[data-weight-target="primary"]`, "100"),
 		dashText(www+`[data-weight-target="backup"]`, "0"),
@@ -335,17 +207,8 @@ func TestLabDashboard(t *testing.T) {
 	if !slices.ContainsFunc(after, func(s dashSeen) bool { return s.State == "recovering" }) {
 		t.Errorf("the page never showed the recovering state: %+v", after)
 	}
-	b.screenshot(t, "lab-dashboard-recovered.png")
+	b.Screenshot(t, "lab-dashboard-recovered.png")
 
 	// The page loaded nothing from elsewhere and logged no error.
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, u := range b.requests {
-		if !strings.HasPrefix(u, origin+"/") && !strings.HasPrefix(u, "data:") {
-			t.Errorf("the page requested %s, outside %s", u, origin)
-		}
-	}
-	for _, p := range b.problems {
-		t.Errorf("page problem: %s", p)
-	}
+	b.CheckClean(t, origin)
 }

@@ -4,148 +4,44 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/chromedp/cdproto/log"
-	"github.com/chromedp/cdproto/network"
-	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
+	"github.com/failoverhq/failover/internal/browsertest"
 	"github.com/failoverhq/failover/internal/store"
 )
 
-// chromiumPath finds Debian's chromium. Without it the test fails under
-// CI=true and is skipped otherwise.
-func chromiumPath(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	const msg = "chromium is not installed; install it with: apt-get install -y chromium (make deps does)"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
+// browser is a headless Chromium tab (package browsertest) with this
+// package's helpers.
+type browser struct{ *browsertest.Page }
 
-// artifactsDir is where screenshots go: $FAILOVER_ARTIFACTS, or a
-// temporary directory.
-func artifactsDir(t *testing.T) string {
-	t.Helper()
-	dir := os.Getenv("FAILOVER_ARTIFACTS")
-	if dir == "" {
-		return t.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
-
-// browser is a headless Chromium with one tab, and what the tab did: the
-// URLs it requested and the errors it logged.
-type browser struct {
-	ctx       context.Context
-	artifacts string
-
-	mu       sync.Mutex
-	requests []string
-	problems []string
-}
-
+// newBrowser starts a headless Chromium; its tabs come from tab.
 func newBrowser(t *testing.T) *browser {
 	t.Helper()
-	exe := chromiumPath(t)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(),
-		chromedp.ExecPath(exe),
-		chromedp.Flag("headless", true),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.Flag("disable-quic", true),
-		chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 1100),
-	)
-	ctx, cancel := chromedp.NewContext(allocCtx)
-	t.Cleanup(func() {
-		cancel()
-		cancelAlloc()
-	})
-	if err := chromedp.Do(ctx); err != nil { // starts the browser
-		t.Fatalf("start chromium: %v", err)
-	}
-	return &browser{ctx: ctx, artifacts: artifactsDir(t)}
+	ctx := browsertest.Launch(t, context.Background())
+	return &browser{&browsertest.Page{Ctx: ctx, Artifacts: browsertest.ArtifactsDir(t)}}
 }
 
 // tab opens a new tab that records its requests and console errors.
 func (b *browser) tab(t *testing.T) *browser {
 	t.Helper()
-	ctx, cancel := chromedp.NewContext(b.ctx)
+	ctx, cancel := chromedp.NewContext(b.Ctx)
 	t.Cleanup(cancel)
-	tb := &browser{ctx: ctx, artifacts: b.artifacts}
-	err := chromedp.Listen(ctx, func(ev any) {
-		tb.mu.Lock()
-		defer tb.mu.Unlock()
-		switch ev := ev.(type) {
-		case *network.EventRequestWillBeSent:
-			tb.requests = append(tb.requests, ev.Request.URL)
-		case *runtime.EventExceptionThrown:
-			tb.problems = append(tb.problems, "exception: "+ev.ExceptionDetails.Text+" "+describe(ev.ExceptionDetails.Exception))
-		case *runtime.EventConsoleAPICalled:
-			if ev.Type == runtime.ConsoleAPICalledTypeError {
-				tb.problems = append(tb.problems, "console.error")
-			}
-		case *log.EventEntryAdded:
-			// CSP violations and failed loads land here. A 4xx that the
-			// page asked for on purpose is expected in some tests, so
-			// only non-network errors count.
-			if ev.Entry.Level == log.EntryLevelError && ev.Entry.Source != log.EntrySourceNetwork {
-				tb.problems = append(tb.problems, fmt.Sprintf("log %s: %s", ev.Entry.Source, ev.Entry.Text))
-			}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tb
+	return &browser{browsertest.Watch(t, ctx, b.Artifacts)}
 }
 
-func describe(o *runtime.RemoteObject) string {
-	if o == nil {
-		return ""
-	}
-	return o.Description
-}
-
-// waitFor polls a JavaScript predicate until it is true. On a timeout it
-// saves a screenshot and fails with the page's text.
+// waitFor polls a JavaScript predicate until it is true, for 20s at most.
 func (b *browser) waitFor(t *testing.T, what, predicate string) {
 	t.Helper()
-	_, err := chromedp.Run(b.ctx, chromedp.Poll[bool](predicate,
-		chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(20*time.Second)))
-	if err != nil {
-		text, _ := chromedp.Run(b.ctx, chromedp.Evaluate[string](`document.body.innerText`))
-		b.screenshot(t, "failure-"+strings.ReplaceAll(what, " ", "-")+".png")
-		t.Fatalf("waiting for %s: %v\npage text:\n%s\nproblems: %v", what, err, text, b.problemList())
-	}
+	b.WaitFor(t, what, 20*time.Second, predicate)
 }
 
 func (b *browser) text(t *testing.T, selector string) string {
 	t.Helper()
-	s, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](
+	s, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](
 		fmt.Sprintf(`(document.querySelector(%q) || {textContent: "<missing>"}).textContent`, selector)))
 	if err != nil {
 		t.Fatalf("text of %s: %v", selector, err)
@@ -155,51 +51,14 @@ func (b *browser) text(t *testing.T, selector string) string {
 
 func (b *browser) do(t *testing.T, what string, actions ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(b.ctx, actions...); err != nil {
+	if err := chromedp.Do(b.Ctx, actions...); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
 
-func (b *browser) screenshot(t *testing.T, name string) string {
-	t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100))
-	if err != nil {
-		t.Errorf("screenshot: %v", err)
-		return ""
-	}
-	path := filepath.Join(b.artifacts, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
-		t.Errorf("screenshot: %v", err)
-		return ""
-	}
-	t.Logf("screenshot: %s", path)
-	return path
-}
+func (b *browser) screenshot(t *testing.T, name string) string { return b.Screenshot(t, name) }
 
-func (b *browser) problemList() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.problems...)
-}
-
-// checkClean fails when the page loaded anything from another origin, or
-// logged an error (a CSP violation, an exception).
-func (b *browser) checkClean(t *testing.T, origin string) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if len(b.requests) == 0 {
-		t.Error("no requests were seen")
-	}
-	for _, u := range b.requests {
-		if !strings.HasPrefix(u, origin+"/") && !strings.HasPrefix(u, "data:") {
-			t.Errorf("the page requested %s, outside %s", u, origin)
-		}
-	}
-	for _, p := range b.problems {
-		t.Errorf("page problem: %s", p)
-	}
-}
+func (b *browser) checkClean(t *testing.T, origin string) { b.CheckClean(t, origin) }
 
 // js quotes s as a JavaScript string.
 func js(s string) string {
@@ -245,7 +104,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if got := b.text(t, www+".reason"); got != "the primary is healthy at quorum" {
 		t.Errorf("reason = %q", got)
 	}
-	hidden, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`document.querySelector('[data-service="www"] .override-banner').hidden`))
+	hidden, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`document.querySelector('[data-service="www"] .override-banner').hidden`))
 	if err != nil || !hidden {
 		t.Errorf("the override banner shows without an override (%v)", err)
 	}
@@ -280,7 +139,7 @@ func TestDashboardInChromium(t *testing.T) {
 	if got := b.text(t, www+".events li:first-child .msg"); got != "all weight on backup" {
 		t.Errorf("newest event = %q, want it first", got)
 	}
-	if ok, err := chromedp.Run(b.ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`)); err != nil || !ok {
+	if ok, err := chromedp.Run(b.Ctx, chromedp.Evaluate[bool](`window.__notReloaded === true`)); err != nil || !ok {
 		t.Fatalf("the page was reloaded (%v)", err)
 	}
 	b.screenshot(t, "dashboard-failed-over.png")
@@ -296,7 +155,7 @@ func TestDashboardInChromium(t *testing.T) {
 		chromedp.Click(chromedp.ID("token-save")),
 	)
 	b.waitFor(t, "the token", textIs("#token-status", "token set"))
-	stored, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`sessionStorage.getItem('failover.token')`))
+	stored, err := chromedp.Run(b.Ctx, chromedp.Evaluate[string](`sessionStorage.getItem('failover.token')`))
 	if err != nil || stored != operatorToken {
 		t.Errorf("sessionStorage token = %q (%v)", stored, err)
 	}
@@ -313,7 +172,7 @@ func TestDashboardInChromium(t *testing.T) {
 			t.Fatalf("backend got %+v, want %+v", got, want)
 		}
 	case <-time.After(20 * time.Second):
-		t.Fatalf("the drill did not reach the backend; page problems %v", b.problemList())
+		t.Fatalf("the drill did not reach the backend; page problems %v", b.Problems())
 	}
 	b.waitFor(t, "the drill in the page", all(
 		textIs(www+".action-status", "drill to origin started"),
@@ -366,7 +225,7 @@ func TestDashboardNeedsToken(t *testing.T) {
 
 	b.do(t, "load", chromedp.Navigate(ts.URL+"/"))
 	b.waitFor(t, "the token notice", `!document.querySelector('#notice').hidden && document.querySelector('#notice').textContent.startsWith('A token is needed')`)
-	if n, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-service]').length`)); err != nil || n != 0 {
+	if n, err := chromedp.Run(b.Ctx, chromedp.Evaluate[int](`document.querySelectorAll('[data-service]').length`)); err != nil || n != 0 {
 		t.Fatalf("services shown without a token: %d (%v)", n, err)
 	}
 	b.do(t, "enter the viewer token",
